@@ -1,0 +1,5 @@
+import sys
+
+from scr_localizer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Accuracy and latency metrics and reports."""

@@ -1,0 +1,87 @@
+"""Rigid transforms as 4x4 matrices; rotation maths comes from transforms3d.
+
+Quaternions at this module's boundary are in ROS order (x, y, z, w); transforms3d uses (w, x, y, z).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import transforms3d.quaternions as tq
+
+
+def quaternion_xyzw_from_matrix(rotation: np.ndarray) -> np.ndarray:
+    w, x, y, z = tq.mat2quat(np.asarray(rotation, dtype=np.float64)[:3, :3])
+    q = np.array([x, y, z, w])
+    return q if q[3] >= 0 else -q
+
+
+def matrix_from_quaternion_xyzw(q_xyzw) -> np.ndarray:
+    x, y, z, w = (float(v) for v in q_xyzw)
+    return tq.quat2mat([w, x, y, z])
+
+
+def pose_matrix(rotation: np.ndarray, translation) -> np.ndarray:
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = np.asarray(translation, dtype=np.float64).reshape(3)
+    return pose
+
+
+def pose_from_translation_quaternion(translation, q_xyzw) -> np.ndarray:
+    return pose_matrix(matrix_from_quaternion_xyzw(q_xyzw), translation)
+
+
+def translation_quaternion_from_pose(pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pose = np.asarray(pose, dtype=np.float64)
+    return pose[:3, 3].copy(), quaternion_xyzw_from_matrix(pose[:3, :3])
+
+
+def invert_pose(pose: np.ndarray) -> np.ndarray:
+    """Inverse of a rigid transform without a general matrix inverse (exact and cheap)."""
+    pose = np.asarray(pose, dtype=np.float64)
+    inverse = np.eye(4)
+    inverse[:3, :3] = pose[:3, :3].T
+    inverse[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
+    return inverse
+
+
+def transform_points(a_from_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
+    """Map Nx3 points from frame b into frame a."""
+    return points_b @ a_from_b[:3, :3].T + a_from_b[:3, 3]
+
+
+def rotation_angle_deg(rotation: np.ndarray) -> float:
+    cos = (np.trace(np.asarray(rotation)[:3, :3]) - 1.0) / 2.0
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def pose_error(estimate_world_from_camera: np.ndarray, truth_world_from_camera: np.ndarray):
+    """(translation error in metres, rotation error in degrees) between two camera poses."""
+    translation_m = float(
+        np.linalg.norm(estimate_world_from_camera[:3, 3] - truth_world_from_camera[:3, 3])
+    )
+    relative = estimate_world_from_camera[:3, :3].T @ truth_world_from_camera[:3, :3]
+    return translation_m, rotation_angle_deg(relative)
+
+
+def slerp_quaternion_xyzw(q0, q1, fraction: float) -> np.ndarray:
+    """Spherical interpolation along the short arc (used for TF interpolation)."""
+    q0 = np.asarray(q0, dtype=np.float64)
+    q1 = np.asarray(q1, dtype=np.float64)
+    dot = float(np.dot(q0, q1))
+    if dot < 0.0:
+        q1, dot = -q1, -dot
+    if dot > 0.9995:
+        q = q0 + fraction * (q1 - q0)
+        return q / np.linalg.norm(q)
+    theta = np.arccos(np.clip(dot, -1.0, 1.0))
+    q = (np.sin((1 - fraction) * theta) * q0 + np.sin(fraction * theta) * q1) / np.sin(theta)
+    return q / np.linalg.norm(q)
+
+
+def interpolate_pose(pose0: np.ndarray, pose1: np.ndarray, fraction: float) -> np.ndarray:
+    t0, q0 = translation_quaternion_from_pose(pose0)
+    t1, q1 = translation_quaternion_from_pose(pose1)
+    return pose_from_translation_quaternion(
+        t0 + fraction * (t1 - t0), slerp_quaternion_xyzw(q0, q1, fraction)
+    )

@@ -1,0 +1,151 @@
+"""7-Scenes-layout folders (frame-NNNNNN.color.{png,jpg}, .depth.png, .pose.txt).
+
+12-Scenes and 3DMatch/SUN3D fragments share the layout with other cameras, so both cameras are
+configurable. Depth PNGs are uint16 millimetres with 0 (and 65535) invalid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.geometry.registration import register_depth
+from scr_localizer.io.frames import RGBDFrame, sanitize_depth
+
+_FRAME_RE = re.compile(r"^frame-(\d+)\.color\.(png|jpg|jpeg)$")
+
+
+def seven_scenes_camera(focal: float, width: int = 640, height: int = 480) -> PinholeCamera:
+    return PinholeCamera(width, height, focal, focal, 320.0, 240.0)
+
+
+@dataclass(frozen=True)
+class SevenScenesConfig:
+    """Colour focal 525 and depth focal 585 are the 7-Scenes conventions (see the data README)."""
+
+    color_camera: PinholeCamera = field(default_factory=lambda: seven_scenes_camera(525.0))
+    depth_camera: PinholeCamera = field(default_factory=lambda: seven_scenes_camera(585.0))
+    depth_aligned: bool = False
+    frame_rate_hz: float = 30.0
+    start_stamp_ns: int = 1_700_000_000 * 10**9
+
+
+def parse_frame_ranges(spec: str) -> list[int]:
+    """'A:B[:STEP][,A:B[:STEP]...]' (B exclusive) or single indices 'N' → sorted unique indices."""
+    indices: set[int] = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        fields = part.split(":")
+        try:
+            numbers = [int(f) for f in fields]
+        except ValueError:
+            raise ScrLocalizerError(
+                f"bad frame range '{part}'; expected A:B[:STEP] with integers, e.g. 0:500:2"
+            ) from None
+        if len(numbers) == 1:
+            indices.add(numbers[0])
+        elif len(numbers) in (2, 3):
+            step = numbers[2] if len(numbers) == 3 else 1
+            if step <= 0 or numbers[1] < numbers[0]:
+                raise ScrLocalizerError(
+                    f"bad frame range '{part}'; expected A <= B and a positive STEP"
+                )
+            indices.update(range(numbers[0], numbers[1], step))
+        else:
+            raise ScrLocalizerError(f"bad frame range '{part}'; expected A:B[:STEP]")
+    return sorted(indices)
+
+
+def list_frames(folder: str | Path) -> dict[int, Path]:
+    """Frame index → colour image path for every frame in the folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ScrLocalizerError(f"dataset folder '{folder}' does not exist")
+    frames = {}
+    for path in folder.iterdir():
+        match = _FRAME_RE.match(path.name)
+        if match:
+            frames[int(match.group(1))] = path
+    if not frames:
+        raise ScrLocalizerError(
+            f"no frame-NNNNNN.color.png|jpg files in '{folder}'; expected a 7-Scenes layout folder"
+        )
+    return dict(sorted(frames.items()))
+
+
+def read_pose(path: Path) -> np.ndarray:
+    try:
+        pose = np.loadtxt(path, dtype=np.float64).reshape(4, 4)
+    except (OSError, ValueError) as exc:
+        raise ScrLocalizerError(f"cannot read pose '{path}': expected a 4x4 matrix ({exc})") from None
+    if not np.all(np.isfinite(pose)):
+        raise ScrLocalizerError(f"pose '{path}' has non-finite values")
+    return pose
+
+
+def read_frame(
+    color_path: Path, index: int, config: SevenScenesConfig = SevenScenesConfig()
+) -> RGBDFrame:
+    folder = color_path.parent
+    stem = f"frame-{index:06d}"
+    bgr = cv2.imread(str(color_path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ScrLocalizerError(f"cannot decode colour image '{color_path}'")
+    color = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    depth_path = folder / f"{stem}.depth.png"
+    depth = None
+    if depth_path.exists():
+        raw = cv2.imread(str(depth_path), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint16:
+            raise ScrLocalizerError(f"depth image '{depth_path}' is not a 16-bit PNG")
+        raw = raw.astype(np.float32)
+        raw[raw >= 65535] = 0
+        depth = sanitize_depth(raw / 1000.0)
+        if not config.depth_aligned:
+            depth = register_depth(depth, config.depth_camera, config.color_camera)
+    pose_path = folder / f"{stem}.pose.txt"
+    world_from_camera = read_pose(pose_path) if pose_path.exists() else None
+    stamp_ns = config.start_stamp_ns + int(round(index * 1e9 / config.frame_rate_hz))
+    return RGBDFrame(
+        stamp_ns=stamp_ns,
+        color=color,
+        camera=config.color_camera,
+        depth=depth,
+        world_from_camera=world_from_camera,
+        name=stem,
+    )
+
+
+def iter_frames(
+    folder: str | Path,
+    indices: Sequence[int] | None = None,
+    config: SevenScenesConfig = SevenScenesConfig(),
+) -> Iterator[RGBDFrame]:
+    available = list_frames(folder)
+    wanted = list(available) if indices is None else list(indices)
+    missing = [i for i in wanted if i not in available]
+    if missing:
+        raise ScrLocalizerError(
+            f"frames {missing[:5]}{'...' if len(missing) > 5 else ''} are not in '{folder}' "
+            f"(it holds {min(available)}..{max(available)})"
+        )
+    for index in wanted:
+        yield read_frame(available[index], index, config)
+
+
+def interleaved_split(
+    num_frames: int, block: int = 50
+) -> tuple[list[int], list[int]]:
+    """The split used throughout the project: map even `block`-frame blocks, query odd ones."""
+    mapping = [i for i in range(num_frames) if (i // block) % 2 == 0]
+    query = [i for i in range(num_frames) if (i // block) % 2 == 1]
+    return mapping, query

@@ -1,0 +1,1 @@
+"""From an image and a map to a camera pose with uncertainty."""

@@ -1,0 +1,1 @@
+"""Training a scene coordinate head from RGB-D frames with poses."""

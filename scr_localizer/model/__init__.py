@@ -1,0 +1,1 @@
+"""Frozen encoders, the scene coordinate head and the map file."""
