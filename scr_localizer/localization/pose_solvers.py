@@ -1,0 +1,419 @@
+"""Camera pose from scene coordinates: 2D–3D (PnP) and 3D–3D (with depth) robust solvers.
+
+Both solvers return the pose of the camera in the map (`world_from_camera`), the inlier mask over
+the given correspondences and a 6x6 covariance of that pose. The covariance uses the ROS
+PoseWithCovariance order (x, y, z, roll, pitch, yaw): a translation offset in the map frame and a
+small rotation about the map's fixed axes, i.e. the perturbed pose is
+`[Exp(d_rot) R, t + d_t]` for `world_from_camera = [R, t]`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import poselib
+
+from scr_localizer.geometry.camera import PinholeCamera
+
+REFERENCE_WIDTH = 640.0
+
+
+@dataclass
+class PnPConfig:
+    """RGB-only: LO-RANSAC PnP (PoseLib) then Gauss-Newton on the inliers."""
+
+    threshold_px: float = 10.0  # at 640 px image width; scaled with the width
+    max_ransac_points: int = 1500  # random subset given to RANSAC; all points are re-scored
+    min_iterations: int = 64
+    max_iterations: int = 2000
+    success_prob: float = 0.9999
+    refine_iterations: int = 8
+    seed: int = 0
+
+
+@dataclass
+class RGBDConfig:
+    """RGB-D: 3D–3D RANSAC (Kabsch on triplets) then a joint reprojection + depth refinement."""
+
+    hypotheses: int = 256
+    threshold_m: float = 0.08  # at 1 m depth; grows linearly with depth (depth noise grows)
+    max_scoring_points: int = 800  # hypotheses are scored on this random subset
+    local_optimization_rounds: int = 3
+    refinement: str = "joint"  # "joint" (reprojection + depth) or "kabsch" (3D only)
+    reprojection_threshold_px: float = 10.0  # at 640 px width, for the joint refinement inliers
+    refine_iterations: int = 8
+    min_valid_depth_points: int = 30  # fewer cells with depth: caller falls back to PnP
+    seed: int = 0
+
+
+@dataclass
+class PoseEstimate:
+    world_from_camera: np.ndarray
+    inliers: np.ndarray  # bool mask over the input correspondences
+    covariance: np.ndarray  # 6x6, (x, y, z, roll, pitch, yaw), metres / radians, map frame
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    solver: str = ""
+
+    @property
+    def inlier_count(self) -> int:
+        return int(np.count_nonzero(self.inliers))
+
+    @property
+    def inlier_ratio(self) -> float:
+        return float(self.inlier_count / max(len(self.inliers), 1))
+
+    @property
+    def position_std_m(self) -> float:
+        """Largest standard deviation of the camera position along any map axis."""
+        return float(np.sqrt(max(np.max(np.diag(self.covariance)[:3]), 0.0)))
+
+    @property
+    def rotation_std_deg(self) -> float:
+        return float(np.degrees(np.sqrt(max(np.max(np.diag(self.covariance)[3:]), 0.0))))
+
+
+def failed_estimate(count: int, solver: str, timings_ms=None) -> PoseEstimate:
+    return PoseEstimate(
+        world_from_camera=np.eye(4),
+        inliers=np.zeros(count, dtype=bool),
+        covariance=np.diag([1e6] * 6),
+        timings_ms=dict(timings_ms or {}),
+        solver=solver,
+    )
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """Nx3 vectors to Nx3x3 cross-product matrices."""
+    s = np.zeros(v.shape[:-1] + (3, 3))
+    s[..., 0, 1], s[..., 0, 2] = -v[..., 2], v[..., 1]
+    s[..., 1, 0], s[..., 1, 2] = v[..., 2], -v[..., 0]
+    s[..., 2, 0], s[..., 2, 1] = -v[..., 1], v[..., 0]
+    return s
+
+
+def _exp_so3(w: np.ndarray) -> np.ndarray:
+    theta = float(np.linalg.norm(w))
+    k = _skew(w)
+    if theta < 1e-12:
+        return np.eye(3) + k
+    return np.eye(3) + np.sin(theta) / theta * k + (1 - np.cos(theta)) / theta**2 * (k @ k)
+
+
+def _apply_update(world_from_camera: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    updated = world_from_camera.copy()
+    updated[:3, :3] = _exp_so3(delta[3:]) @ world_from_camera[:3, :3]
+    updated[:3, 3] = world_from_camera[:3, 3] + delta[:3]
+    # Re-orthonormalise so many small updates never drift off SO(3).
+    u, _, vt = np.linalg.svd(updated[:3, :3])
+    updated[:3, :3] = u @ vt
+    return updated
+
+
+def _camera_points_and_jacobian(world_from_camera: np.ndarray, scene_xyz: np.ndarray):
+    """Camera-frame points and d(point)/d(delta) (Nx3x6) for the left perturbation above."""
+    rotation, translation = world_from_camera[:3, :3], world_from_camera[:3, 3]
+    relative = scene_xyz - translation
+    points = relative @ rotation  # R^T (X - t)
+    jac = np.empty((len(scene_xyz), 3, 6))
+    jac[:, :, :3] = -rotation.T
+    jac[:, :, 3:] = rotation.T @ _skew(relative)
+    return points, jac
+
+
+def _reprojection_terms(world_from_camera, pixels, scene_xyz, camera: PinholeCamera):
+    """Residuals (Nx2, pixels, undistorted image) and their Jacobian (Nx2x6)."""
+    points, dpoints = _camera_points_and_jacobian(world_from_camera, scene_xyz)
+    z = np.maximum(points[:, 2], 1e-6)
+    projected = np.stack(
+        [camera.fx * points[:, 0] / z + camera.cx, camera.fy * points[:, 1] / z + camera.cy], axis=1
+    )
+    dproj = np.zeros((len(points), 2, 3))
+    dproj[:, 0, 0] = camera.fx / z
+    dproj[:, 0, 2] = -camera.fx * points[:, 0] / z**2
+    dproj[:, 1, 1] = camera.fy / z
+    dproj[:, 1, 2] = -camera.fy * points[:, 1] / z**2
+    residuals = projected - pixels
+    residuals[points[:, 2] <= 1e-6] = 1e6  # behind the camera: never an inlier
+    return residuals, dproj @ dpoints, points
+
+
+def _depth_terms(world_from_camera, scene_xyz, measured_depth):
+    """Residuals (N, metres: predicted point's depth minus measured depth) and Jacobian (Nx6)."""
+    points, dpoints = _camera_points_and_jacobian(world_from_camera, scene_xyz)
+    return points[:, 2] - measured_depth, dpoints[:, 2, :]
+
+
+def _robust_sigma(residual_norms: np.ndarray, floor: float) -> float:
+    """Scale of inlier residuals from the median absolute value (robust to leftover outliers)."""
+    if len(residual_norms) == 0:
+        return floor
+    return max(float(1.4826 * np.median(np.abs(residual_norms))), floor)
+
+
+def _huber_weights(normalised: np.ndarray, k: float = 2.0) -> np.ndarray:
+    a = np.abs(normalised)
+    return np.where(a <= k, 1.0, k / np.maximum(a, 1e-12))
+
+
+def refine_pose(
+    world_from_camera: np.ndarray,
+    pixels: np.ndarray,
+    scene_xyz: np.ndarray,
+    camera: PinholeCamera,
+    measured_depth: np.ndarray | None = None,
+    iterations: int = 8,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Newton (Huber-weighted) on reprojection and, where measured, depth residuals.
+
+    `pixels` must be undistorted; `measured_depth` (N, metres, <= 0 where unknown) is optional.
+    Each residual type is whitened by its own robust scale so the two combine without a
+    hand-tuned weight; the covariance is the inverse of the whitened normal matrix at the
+    solution. Returns (pose, covariance 6x6).
+    """
+    pose = np.asarray(world_from_camera, dtype=np.float64).copy()
+    focal = 0.5 * (camera.fx + camera.fy)
+    metric_floor = 1e-4
+    depth_rows = None
+    if measured_depth is not None:
+        depth_rows = np.flatnonzero(measured_depth > 0)
+        if len(depth_rows) == 0:
+            depth_rows = None
+    jtj = None
+    for iteration in range(iterations + 1):
+        r_px, j_px, points = _reprojection_terms(pose, pixels, scene_xyz, camera)
+        # Scene coordinate errors are roughly isotropic in 3D, so a cell's pixel error shrinks
+        # with its depth: whiten by the lateral metric error (pixels x depth / focal).
+        metres_per_px = np.maximum(points[:, 2], 1e-3) / focal
+        norms = np.linalg.norm(r_px, axis=1) * metres_per_px
+        sigma_m = _robust_sigma(norms / np.sqrt(2), metric_floor)
+        w_px = _huber_weights(norms / sigma_m) * (metres_per_px / sigma_m) ** 2
+        weighted = j_px * w_px[:, None, None]
+        jtj = np.einsum("nki,nkj->ij", weighted, j_px)
+        jtr = np.einsum("nki,nk->i", weighted, r_px)
+        if depth_rows is not None:
+            r_d, j_d = _depth_terms(pose, scene_xyz[depth_rows], measured_depth[depth_rows])
+            sigma_d = _robust_sigma(r_d, 1e-3)
+            w_d = _huber_weights(r_d / sigma_d) / sigma_d**2
+            jtj += (j_d * w_d[:, None]).T @ j_d
+            jtr += (j_d * w_d[:, None]).T @ r_d
+        if iteration == iterations:
+            break
+        try:
+            delta = -np.linalg.solve(jtj + 1e-9 * np.eye(6), jtr)
+        except np.linalg.LinAlgError:
+            break
+        pose = _apply_update(pose, delta)
+    try:
+        covariance = np.linalg.inv(jtj)
+    except np.linalg.LinAlgError:
+        covariance = np.diag([1e6] * 6)
+    return pose, 0.5 * (covariance + covariance.T)
+
+
+def _scaled_threshold(threshold_px: float, camera: PinholeCamera) -> float:
+    return threshold_px * camera.width / REFERENCE_WIDTH
+
+
+def _undistorted(pixels: np.ndarray, camera: PinholeCamera) -> np.ndarray:
+    return np.ascontiguousarray(camera.undistort_points(np.asarray(pixels, dtype=np.float64)))
+
+
+def estimate_pose_rgb(
+    pixels: np.ndarray,
+    scene_xyz: np.ndarray,
+    camera: PinholeCamera,
+    config: PnPConfig | None = None,
+) -> PoseEstimate:
+    """Pose from 2D–3D correspondences: PoseLib LO-RANSAC on a subset, re-scoring all points,
+    then Gauss-Newton on the inliers (full camera model: points are undistorted first)."""
+    config = config or PnPConfig()
+    count = len(pixels)
+    if count < 4:
+        return failed_estimate(count, "pnp")
+    start = time.perf_counter()
+    image_points = _undistorted(pixels, camera)
+    scene = np.ascontiguousarray(scene_xyz, dtype=np.float64)
+    threshold = _scaled_threshold(config.threshold_px, camera)
+    rng = np.random.default_rng(config.seed)
+    subset = (
+        rng.choice(count, config.max_ransac_points, replace=False)
+        if count > config.max_ransac_points
+        else np.arange(count)
+    )
+    pinhole = poselib.Camera(
+        "PINHOLE", [camera.fx, camera.fy, camera.cx, camera.cy], camera.width, camera.height
+    )
+    ransac_options = {
+        "max_reproj_error": threshold,
+        "min_iterations": config.min_iterations,
+        "max_iterations": config.max_iterations,
+        "success_prob": config.success_prob,
+        "seed": config.seed,
+    }
+    bundle_options = {"loss_type": "CAUCHY", "loss_scale": 0.5 * threshold, "max_iterations": 25}
+    solution, info = poselib.estimate_absolute_pose(
+        image_points[subset], scene[subset], pinhole, ransac_options, bundle_options
+    )
+    ransac_ms = (time.perf_counter() - start) * 1e3
+    start = time.perf_counter()
+    if info.get("num_inliers", 0) < 4:
+        return failed_estimate(count, "pnp", {"ransac": ransac_ms, "refinement": 0.0})
+    camera_from_world = np.eye(4)
+    camera_from_world[:3, :3] = solution.R
+    camera_from_world[:3, 3] = solution.t
+    pose = _invert(camera_from_world)
+    inliers = _reprojection_inliers(pose, image_points, scene, camera, threshold)
+    if np.count_nonzero(inliers) >= 6:
+        pose, covariance = refine_pose(
+            pose, image_points[inliers], scene[inliers], camera,
+            iterations=config.refine_iterations,
+        )
+        inliers = _reprojection_inliers(pose, image_points, scene, camera, threshold)
+    else:
+        covariance = np.diag([1e6] * 6)
+    timings = {"ransac": ransac_ms, "refinement": (time.perf_counter() - start) * 1e3}
+    return PoseEstimate(pose, inliers, covariance, timings, "pnp")
+
+
+def _invert(pose: np.ndarray) -> np.ndarray:
+    inverse = np.eye(4)
+    inverse[:3, :3] = pose[:3, :3].T
+    inverse[:3, 3] = -pose[:3, :3].T @ pose[:3, 3]
+    return inverse
+
+
+def _reprojection_inliers(pose, image_points, scene, camera, threshold) -> np.ndarray:
+    residuals, _, _ = _reprojection_terms(pose, image_points, scene, camera)
+    return np.einsum("ij,ij->i", residuals, residuals) < threshold**2
+
+
+def kabsch_batch(
+    source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid (R, t) minimising sum w |R s + t - d|^2 for batches: source/target HxNx3.
+
+    Returns rotations Hx3x3 and translations Hx3 (target_from_source)."""
+    if weights is None:
+        weights = np.ones(source.shape[:2])
+    weights = weights / np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+    source_mean = np.einsum("hn,hni->hi", weights, source)
+    target_mean = np.einsum("hn,hni->hi", weights, target)
+    covariance = np.einsum(
+        "hn,hni,hnj->hij", weights, target - target_mean[:, None], source - source_mean[:, None]
+    )
+    u, _, vt = np.linalg.svd(covariance)
+    sign = np.sign(np.linalg.det(u @ vt))
+    sign[sign == 0] = 1.0
+    u[:, :, 2] *= sign[:, None]
+    rotation = u @ vt
+    translation = target_mean - np.einsum("hij,hj->hi", rotation, source_mean)
+    return rotation, translation
+
+
+def estimate_pose_rgbd(
+    pixels: np.ndarray,
+    scene_xyz: np.ndarray,
+    camera_xyz: np.ndarray,
+    camera: PinholeCamera,
+    config: RGBDConfig | None = None,
+) -> PoseEstimate:
+    """Pose from 3D–3D correspondences (cells with measured depth; `camera_xyz` in the colour
+    optical frame, rows with z <= 0 are ignored): vectorised Kabsch RANSAC on triplets, local
+    optimisation on inliers, then a joint reprojection + depth refinement (or 3D-only Kabsch).
+
+    Inliers and covariance refer to all N input rows, including those without depth."""
+    config = config or RGBDConfig()
+    count = len(pixels)
+    start = time.perf_counter()
+    valid = np.flatnonzero(camera_xyz[:, 2] > 0)
+    if len(valid) < max(config.min_valid_depth_points, 3):
+        return failed_estimate(count, "rgbd")
+    source = np.asarray(camera_xyz[valid], dtype=np.float64)
+    target = np.asarray(scene_xyz[valid], dtype=np.float64)
+    depth = source[:, 2]
+    thresholds = config.threshold_m * np.maximum(depth, 0.5)
+    rng = np.random.default_rng(config.seed)
+    samples = rng.integers(0, len(valid), size=(config.hypotheses, 3))
+    rotations, translations = kabsch_batch(source[samples], target[samples])
+    scoring = (
+        rng.choice(len(valid), config.max_scoring_points, replace=False)
+        if len(valid) > config.max_scoring_points
+        else np.arange(len(valid))
+    )
+    moved = np.einsum("hij,nj->hni", rotations, source[scoring]) + translations[:, None]
+    distance_sq = np.sum((moved - target[scoring][None]) ** 2, axis=2)
+    # Truncated-quadratic (MSAC) score prefers hypotheses with tighter inliers, not only more.
+    cost = np.minimum(distance_sq / thresholds[scoring][None] ** 2, 1.0).sum(axis=1)
+    best = int(np.argmin(cost))
+    rotation, translation = rotations[best], translations[best]
+    inliers = None
+    for _ in range(config.local_optimization_rounds):
+        residual = np.linalg.norm(source @ rotation.T + translation - target, axis=1)
+        candidate = residual < thresholds
+        if np.count_nonzero(candidate) < 3:
+            break
+        inliers = candidate
+        r, t = kabsch_batch(source[inliers][None], target[inliers][None])
+        rotation, translation = r[0], t[0]
+    if inliers is None:
+        return failed_estimate(count, "rgbd", {"ransac": (time.perf_counter() - start) * 1e3})
+    pose = np.eye(4)
+    pose[:3, :3], pose[:3, 3] = rotation, translation
+    ransac_ms = (time.perf_counter() - start) * 1e3
+
+    start = time.perf_counter()
+    image_points = _undistorted(pixels, camera)
+    scene = np.asarray(scene_xyz, dtype=np.float64)
+    threshold_px = _scaled_threshold(config.reprojection_threshold_px, camera)
+    if config.refinement == "kabsch":
+        residual = np.linalg.norm(source @ rotation.T + translation - target, axis=1)
+        depth_inliers = residual < thresholds
+        all_inliers = np.zeros(count, dtype=bool)
+        all_inliers[valid[depth_inliers]] = True
+        covariance = _kabsch_covariance(pose, source[depth_inliers], target[depth_inliers])
+    else:
+        all_inliers = _joint_inliers(pose, image_points, scene, camera, valid, source, thresholds,
+                                     threshold_px)
+        if np.count_nonzero(all_inliers) >= 6:
+            measured = np.zeros(count)
+            measured[valid] = depth
+            pose, covariance = refine_pose(
+                pose, image_points[all_inliers], scene[all_inliers], camera,
+                measured_depth=measured[all_inliers], iterations=config.refine_iterations,
+            )
+            all_inliers = _joint_inliers(pose, image_points, scene, camera, valid, source,
+                                         thresholds, threshold_px)
+        else:
+            covariance = np.diag([1e6] * 6)
+    timings = {"ransac": ransac_ms, "refinement": (time.perf_counter() - start) * 1e3}
+    return PoseEstimate(pose, all_inliers, covariance, timings, "rgbd")
+
+
+def _joint_inliers(pose, image_points, scene, camera, valid, source, thresholds, threshold_px):
+    """Cells consistent with the pose: reprojection within threshold and, where depth was
+    measured, the 3D distance within the depth-scaled threshold too."""
+    inliers = _reprojection_inliers(pose, image_points, scene, camera, threshold_px)
+    moved = source @ pose[:3, :3].T + pose[:3, 3]
+    close = np.linalg.norm(moved - scene[valid], axis=1) < thresholds
+    inliers[valid] &= close
+    return inliers
+
+
+def _kabsch_covariance(pose, source, target) -> np.ndarray:
+    """Covariance of a 3D–3D fit: residual e = R p + t - X, d e/d delta = [I, -[R p]x]."""
+    if len(source) < 4:
+        return np.diag([1e6] * 6)
+    rotated = source @ pose[:3, :3].T
+    residual = rotated + pose[:3, 3] - target
+    sigma_sq = max(float(np.sum(residual**2) / max(3 * len(source) - 6, 1)), 1e-10)
+    jac = np.zeros((len(source), 3, 6))
+    jac[:, :, :3] = np.eye(3)
+    jac[:, :, 3:] = -_skew(rotated)
+    jtj = np.einsum("nki,nkj->ij", jac, jac)
+    try:
+        covariance = sigma_sq * np.linalg.inv(jtj)
+    except np.linalg.LinAlgError:
+        return np.diag([1e6] * 6)
+    return 0.5 * (covariance + covariance.T)
