@@ -1,0 +1,56 @@
+"""sensor_msgs/Image to numpy: cv_bridge where it exists, the data layer's decoder otherwise.
+
+Both paths return the same thing: colour as HxWx3 uint8 RGB, depth as HxW float32 metres with 0
+where invalid (REP-118: 16UC1 millimetres, 32FC1 metres), and raise ScrLocalizerError naming the
+encoding when it is not supported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.frames import sanitize_depth
+from scr_localizer.io.images import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_image
+
+try:  # pragma: no cover - only on a full ROS 2 install
+    from cv_bridge import CvBridge, CvBridgeError
+
+    _BRIDGE = CvBridge()
+except ImportError:
+    _BRIDGE = None
+    CvBridgeError = None
+
+HAVE_CV_BRIDGE = _BRIDGE is not None
+
+
+def image_to_rgb(msg) -> np.ndarray:
+    if msg.encoding not in COLOR_ENCODINGS:
+        raise ScrLocalizerError(
+            f"unsupported colour encoding '{msg.encoding}'; expected one of "
+            f"{', '.join(COLOR_ENCODINGS)}")
+    if _BRIDGE is None:
+        return _decode(msg)
+    try:  # pragma: no cover - only on a full ROS 2 install
+        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+    except CvBridgeError as exc:  # pragma: no cover
+        raise ScrLocalizerError(
+            f"colour image encoding '{msg.encoding}' cannot be converted to rgb8 ({exc})") from None
+
+
+def image_to_depth_m(msg) -> np.ndarray:
+    if msg.encoding not in DEPTH_ENCODINGS:
+        raise ScrLocalizerError(
+            f"unsupported depth encoding '{msg.encoding}'; expected one of "
+            f"{', '.join(DEPTH_ENCODINGS)} (REP-118)")
+    if _BRIDGE is None:
+        return sanitize_depth(_decode(msg))
+    depth = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")  # pragma: no cover
+    if depth.dtype == np.uint16:  # pragma: no cover
+        return sanitize_depth(depth.astype(np.float32) * 0.001)
+    return sanitize_depth(depth)  # pragma: no cover
+
+
+def _decode(msg) -> np.ndarray:
+    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
+                        is_bigendian=msg.is_bigendian)

@@ -1,0 +1,81 @@
+"""ROS message <-> numpy conversions shared by the nodes and the TF stand-in."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scr_localizer.geometry.transforms import (
+    pose_from_translation_quaternion,
+    translation_quaternion_from_pose,
+)
+
+
+def stamp_to_ns(stamp) -> int:
+    """builtin_interfaces/Time (or rclpy Time) to integer nanoseconds."""
+    if hasattr(stamp, "nanoseconds"):
+        return int(stamp.nanoseconds)
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def ns_to_stamp(stamp_ns: int):
+    from builtin_interfaces.msg import Time
+
+    stamp_ns = int(stamp_ns)
+    return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
+
+
+def matrix_from_transform(transform) -> np.ndarray:
+    """geometry_msgs/Transform (the `transform` field of a TransformStamped) to parent_from_child."""
+    t, q = transform.translation, transform.rotation
+    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+
+
+def matrix_from_pose(pose) -> np.ndarray:
+    p, q = pose.position, pose.orientation
+    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
+
+
+def transform_stamped(parent: str, child: str, stamp_ns: int, parent_from_child: np.ndarray):
+    from geometry_msgs.msg import TransformStamped
+
+    msg = TransformStamped()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = parent
+    msg.child_frame_id = child
+    t, q = translation_quaternion_from_pose(parent_from_child)
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = (
+        float(v) for v in t
+    )
+    (msg.transform.rotation.x, msg.transform.rotation.y, msg.transform.rotation.z,
+     msg.transform.rotation.w) = (float(v) for v in q)
+    return msg
+
+
+def fill_pose(pose_msg, frame_from_body: np.ndarray):
+    """Write a 4x4 pose into a geometry_msgs/Pose in place and return it."""
+    t, q = translation_quaternion_from_pose(frame_from_body)
+    pose_msg.position.x, pose_msg.position.y, pose_msg.position.z = (float(v) for v in t)
+    (pose_msg.orientation.x, pose_msg.orientation.y, pose_msg.orientation.z,
+     pose_msg.orientation.w) = (float(v) for v in q)
+    return pose_msg
+
+
+def skew(v) -> np.ndarray:
+    x, y, z = (float(c) for c in v)
+    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+
+
+def transfer_pose_covariance(covariance_map: np.ndarray, map_from_camera: np.ndarray,
+                             camera_from_body: np.ndarray) -> np.ndarray:
+    """Covariance of the body pose given the camera pose covariance (both 6x6, x y z roll pitch
+    yaw, perturbations expressed in the map frame as PoseWithCovariance expects).
+
+    A small map-frame rotation dθ of the rigid camera+body assembly moves the body origin by
+    dθ × lever, where lever = body origin minus camera origin in the map frame; rotation
+    uncertainty is the same for both frames.
+    """
+    covariance_map = np.asarray(covariance_map, dtype=np.float64).reshape(6, 6)
+    lever = map_from_camera[:3, :3] @ camera_from_body[:3, 3]
+    jacobian = np.eye(6)
+    jacobian[:3, 3:] = -skew(lever)
+    return jacobian @ covariance_map @ jacobian.T
