@@ -143,6 +143,14 @@ def markdown_summary(summary: dict, title: str = "Localization report") -> str:
     return "\n".join(lines)
 
 
+def _plain_log_axis(axis) -> None:
+    """Log scale with plain decimal labels (no 2x10^-1 clutter)."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
+    axis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _plot_cdf(records, path: Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -158,6 +166,7 @@ def _plot_cdf(records, path: Path) -> None:
             fraction = 100.0 * np.arange(1, ordered.size + 1) / max(len(records), 1)
             axis.step(ordered, fraction, where="post", color="tab:blue")
             axis.set_xscale("log")
+            _plain_log_axis(axis.xaxis)
             for threshold in sorted({t[0] if unit == "cm" else t[1] for t in THRESHOLDS}):
                 axis.axvline(threshold, color="grey", linestyle=":", linewidth=0.8)
         else:
@@ -244,6 +253,7 @@ def _plot_over_time(records, path: Path) -> None:
             axis.plot(seconds[known], values[known], ".-", color="tab:blue", markersize=3,
                       linewidth=0.8)
             axis.set_yscale("log")
+            _plain_log_axis(axis.yaxis)
         else:
             axis.text(0.5, 0.5, "accuracy unavailable", ha="center", va="center",
                       transform=axis.transAxes)

@@ -1,0 +1,473 @@
+"""Online evaluation: play a query bag over DDS into the real localization node and score it.
+
+What `ros2 bag play --clock` + a recorder would do, in one call and without the ros2 CLI: the
+node runs in a child process (`scr-localizer localize-node`, use_sim_time), this process publishes
+the bag's messages with their original timing (scaled by `rate`), /clock, /tf and latched
+/tf_static, but never the ground truth topic; it records the node's `~/pose` and TF, then scores
+them against the bag's ground truth with the same metrics as the offline `evaluate`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.tf_tree import TfTree
+from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+
+NODE_NAME = "localize_node"
+DEFAULT_COLOR_TOPIC = "/camera/camera/color/image_raw"
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+@dataclass
+class ReplayConfig:
+    """`rate` scales the bag's timing (0.5 = half speed). `domain_id` None: the user's
+    ROS_DOMAIN_ID when set, else a random free-ish one so runs don't see each other."""
+
+    rate: float = 1.0
+    color_topic: str = DEFAULT_COLOR_TOPIC
+    ground_truth_topic: str = "/ground_truth/pose"
+    odom_frame: str = "odom"
+    node_parameters: dict = field(default_factory=dict)  # extra `-p name:=value` for the node
+    domain_id: int | None = None
+    startup_timeout_s: float = 120.0
+    drain_timeout_s: float = 30.0
+    quiet_period_s: float = 3.0
+    truth_tolerance_s: float = 0.01
+    node_command: list[str] | None = None  # default: this Python's `scr-localizer localize-node`
+    log_dir: str | None = None  # where the node's output goes (default: a temp folder)
+
+
+@dataclass
+class BagSummary:
+    """What replay needs to know before playing: ground truth, TF and the colour stamps."""
+
+    topics: dict[str, str]  # topic -> msgtype
+    truth: dict[int, np.ndarray]  # stamp_ns -> map_from_camera (colour optical frame)
+    truth_frame: str | None
+    image_stamps_ns: list[int]
+    camera_frame: str
+    tf: TfTree
+    static_transforms_raw: list[bytes]
+    start_ns: int
+    end_ns: int
+
+
+@dataclass
+class ReplayResult:
+    records: list
+    summary: dict
+    node_log: Path
+
+
+def _open_reader(path: Path):
+    from rosbags.highlevel import AnyReader
+
+    if not path.exists():
+        raise ScrLocalizerError(f"query bag '{path}' not found; expected a rosbag2 folder")
+    bag = path.parent if path.is_file() and (path.parent / "metadata.yaml").exists() else path
+    try:
+        reader = AnyReader([bag])
+        reader.open()
+    except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
+        raise ScrLocalizerError(
+            f"cannot read bag '{path}': {exc}; expected a ROS 2 bag folder (mcap or sqlite3)"
+        ) from exc
+    if not reader.is2:
+        reader.close()
+        raise ScrLocalizerError(f"bag '{path}' is a ROS 1 bag; replay needs a ROS 2 bag")
+    return reader
+
+
+def _header_stamp_ns(raw: bytes) -> int:
+    """header.stamp of a CDR message whose first field is std_msgs/Header."""
+    endian = "<" if raw[1] == 1 else ">"
+    sec, nanosec = struct.unpack_from(f"{endian}iI", raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def _matrix(translation, rotation) -> np.ndarray:
+    return pose_from_translation_quaternion(
+        [translation.x, translation.y, translation.z], [rotation.x, rotation.y, rotation.z,
+                                                          rotation.w])
+
+
+def read_bag_summary(path, config: ReplayConfig) -> BagSummary:
+    path = Path(path)
+    reader = _open_reader(path)
+    try:
+        topics = {c.topic: c.msgtype for c in reader.connections}
+        if config.color_topic not in topics:
+            images = sorted(t for t, m in topics.items() if m in IMAGE_TYPES)
+            raise ScrLocalizerError(
+                f"bag '{path}' has no colour topic '{config.color_topic}'; image topics in the "
+                f"bag: {', '.join(images) or 'none'}"
+            )
+        small = [c for c in reader.connections
+                 if c.topic in ("/tf", "/tf_static", config.ground_truth_topic)]
+        tf, static_raw, truth, truth_frames = TfTree(cache_time_s=None), [], {}, set()
+        for connection, _, raw in reader.messages(connections=small):
+            msg = reader.deserialize(raw, connection.msgtype)
+            if connection.topic == config.ground_truth_topic:
+                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+                truth[stamp] = _matrix(msg.pose.position, msg.pose.orientation)
+                truth_frames.add(msg.header.frame_id.lstrip("/"))
+                continue
+            static = connection.topic == "/tf_static"
+            if static:
+                static_raw.append(bytes(raw))
+            for t in msg.transforms:
+                tf.add_transform(
+                    t.header.frame_id, t.child_frame_id,
+                    t.header.stamp.sec * 1_000_000_000 + t.header.stamp.nanosec,
+                    _matrix(t.transform.translation, t.transform.rotation), static=static,
+                )
+        color = [c for c in reader.connections if c.topic == config.color_topic]
+        stamps, camera_frame = [], ""
+        for connection, _, raw in reader.messages(connections=color):
+            stamps.append(_header_stamp_ns(raw))
+            if not camera_frame:
+                camera_frame = reader.deserialize(raw, connection.msgtype).header.frame_id
+        start_ns, end_ns = reader.start_time, reader.end_time
+    finally:
+        reader.close()
+    if not stamps:
+        raise ScrLocalizerError(f"bag '{path}' has no messages on '{config.color_topic}'")
+    if len(truth_frames) > 1:
+        raise ScrLocalizerError(
+            f"ground truth on '{config.ground_truth_topic}' uses several frames "
+            f"({', '.join(sorted(truth_frames))}); expected one fixed frame"
+        )
+    return BagSummary(
+        topics=topics, truth=truth, truth_frame=next(iter(truth_frames), None),
+        image_stamps_ns=sorted(stamps), camera_frame=camera_frame.lstrip("/"), tf=tf,
+        static_transforms_raw=static_raw, start_ns=start_ns, end_ns=end_ns,
+    )
+
+
+def check_frames(map_frame: str, bag: BagSummary, map_path, bag_path) -> None:
+    """A map and a bag must agree on the fixed frame, or every number would be meaningless."""
+    if bag.truth_frame is not None and bag.truth_frame != map_frame:
+        raise ScrLocalizerError(
+            f"map '{map_path}' is in frame '{map_frame}' but the ground truth of bag '{bag_path}' "
+            f"is in frame '{bag.truth_frame}'; expected the same fixed frame (map the room from "
+            "a bag recorded in that frame, or convert the query bag with a matching fixed frame)"
+        )
+    for parent, child, _static, _count in bag.tf.edges():
+        if map_frame in (parent, child):
+            raise ScrLocalizerError(
+                f"bag '{bag_path}' already has the map frame '{map_frame}' on /tf "
+                f"({parent} -> {child}); expected a query bag whose TF starts at odometry (the "
+                "localizer publishes map -> odom itself)"
+            )
+
+
+def _pick_domain_id(config: ReplayConfig) -> tuple[int, bool]:
+    if config.domain_id is not None:
+        return int(config.domain_id), False
+    if os.environ.get("ROS_DOMAIN_ID", "").strip():
+        return int(os.environ["ROS_DOMAIN_ID"]), False
+    return random.SystemRandom().randint(110, 230), True
+
+
+def _message_class(msgtype: str):
+    package, kind, name = msgtype.split("/")
+    try:
+        return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    except (ImportError, AttributeError):
+        return None
+
+
+def _parameter_text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value == "":
+        return "''"
+    return str(value)
+
+
+class _Player:
+    """Publishes bag messages (raw CDR, no re-serialization) and /clock on one node."""
+
+    def __init__(self, node, bag: BagSummary, config: ReplayConfig):
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+
+        self.node = node
+        self.publishers = {}
+        self.skipped = []
+        for topic, msgtype in bag.topics.items():
+            if topic in (config.ground_truth_topic, "/tf_static", "/clock"):
+                continue
+            cls = _message_class(msgtype)
+            if cls is None:
+                self.skipped.append(f"{topic} ({msgtype})")
+                continue
+            self.publishers[topic] = node.create_publisher(cls, topic, 100)
+        from tf2_msgs.msg import TFMessage
+
+        latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                             reliability=ReliabilityPolicy.RELIABLE)
+        self.tf_static = node.create_publisher(TFMessage, "/tf_static", latched)
+        self.clock = node.create_publisher(Clock, "/clock", 10)
+        self._clock_cls = Clock
+        self._static = self._merged_static(bag.static_transforms_raw)
+
+    @staticmethod
+    def _merged_static(raw_messages):
+        """One TFMessage with the newest transform per child (a latched topic keeps one)."""
+        from rclpy.serialization import deserialize_message
+        from tf2_msgs.msg import TFMessage
+
+        by_child = {}
+        for raw in raw_messages:
+            for transform in deserialize_message(raw, TFMessage).transforms:
+                by_child[transform.child_frame_id] = transform
+        return TFMessage(transforms=list(by_child.values()))
+
+    def publish_static(self):
+        self.tf_static.publish(self._static)
+
+    def publish_clock(self, stamp_ns: int):
+        msg = self._clock_cls()
+        msg.clock.sec, msg.clock.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        self.clock.publish(msg)
+
+
+def _tail(path: Path, lines: int = 200) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
+def _node_failure(log: Path) -> str:
+    interesting = [line for line in _tail(log) if "error" in line.lower()]
+    last = (interesting or _tail(log) or ["(no output)"])[-1].strip()
+    return f"{last} (full log: {log})"
+
+
+def replay(map_path, bag_path, config: ReplayConfig | None = None,
+           progress=None) -> ReplayResult:
+    """Run the node on the bag over DDS; return FrameRecords and the summary (evaluate's keys
+    plus frames_dropped, sustained_rate_hz). `progress(text)` gets one-line status updates."""
+    from scr_localizer.evaluation.metrics import summarize
+    from scr_localizer.evaluation.recorder import PoseRecorder, frame_records, online_extras
+    from scr_localizer.model.map_file import load_map
+
+    config = config or ReplayConfig()
+    say = progress or (lambda text: None)
+    if not config.rate > 0:
+        raise ScrLocalizerError(f"--rate must be positive, got {config.rate}")
+    map_path, bag_path = Path(map_path), Path(bag_path)
+    if not map_path.is_file():
+        raise ScrLocalizerError(f"map file '{map_path}' not found; expected a .safetensors map")
+    map_frame = load_map(map_path, check_encoder=False).fixed_frame
+    bag = read_bag_summary(bag_path, config)
+    check_frames(map_frame, bag, map_path, bag_path)
+    odom_frame = config.odom_frame if config.odom_frame in bag.tf.frames() else ""
+    parameters = {
+        "map_path": str(map_path.resolve()),
+        "map_frame": map_frame,
+        "odom_frame": odom_frame,
+        # Report the camera itself on ~/pose: it is what the ground truth describes.
+        "base_frame": "",
+        "color_topic": config.color_topic,
+        "use_sim_time": True,
+        **config.node_parameters,
+    }
+    if not any(t.endswith("depth") or "depth" in t for t in bag.topics) and \
+            "depth_topic" not in config.node_parameters:
+        parameters["depth_topic"] = ""
+    domain_id, own_domain = _pick_domain_id(config)
+    env = dict(os.environ)
+    env["ROS_DOMAIN_ID"] = str(domain_id)
+    if own_domain:
+        env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
+    log_dir = Path(config.log_dir or tempfile.mkdtemp(prefix="scr_replay_"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env.setdefault("ROS_LOG_DIR", str(log_dir / "ros_log"))
+    node_log = log_dir / "localize_node.log"
+    command = list(config.node_command or
+                   [sys.executable, "-m", "scr_localizer.cli", "localize-node"])
+    command += ["--ros-args", "-r", f"__node:={NODE_NAME}"]
+    for name, value in parameters.items():
+        command += ["-p", f"{name}:={_parameter_text(value)}"]
+    say(f"starting the localization node (ROS_DOMAIN_ID={domain_id}, log {node_log})")
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    saved_env = {k: os.environ.get(k) for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE",)}
+    if own_domain and "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ:
+        os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    log_stream = open(node_log, "w")  # noqa: SIM115 - closed in finally
+    child = subprocess.Popen(command, env=env, stdout=log_stream, stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    executor = SingleThreadedExecutor(context=context)
+    spinner = None
+    try:
+        player_node = rclpy.create_node("scr_replay_player", context=context)
+        recorder_node = rclpy.create_node("scr_replay_recorder", context=context)
+        pose_topic = f"/{NODE_NAME}/pose"
+        recorder = PoseRecorder(recorder_node, pose_topic, map_frame, node_name=NODE_NAME,
+                                record_clock=False)
+        player = _Player(player_node, bag, config)
+        executor.add_node(player_node)
+        executor.add_node(recorder_node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        for skipped in player.skipped:
+            say(f"not replaying {skipped}: message type not available here")
+        player.publish_clock(bag.start_ns)
+        player.publish_static()
+        _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player,
+                       bag.start_ns)
+        say(f"node ready; playing {len(bag.image_stamps_ns)} frames at rate {config.rate:g}")
+        publish_wall, start_wall = _play(bag_path, bag, player, config, child, node_log)
+        say("bag finished; waiting for the last fixes")
+        _drain(recorder, child, config, len(bag.image_stamps_ns), player, bag.end_ns)
+        recording = recorder.snapshot()
+    finally:
+        _stop_child(child)
+        log_stream.close()
+        executor.shutdown(timeout_sec=2.0)
+        if spinner is not None:
+            spinner.join(timeout=5.0)
+        try:
+            rclpy.shutdown(context=context)
+        except Exception:  # noqa: BLE001 - already shut down
+            pass
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    records, tf_gap_cm = frame_records(
+        recording, bag.image_stamps_ns, bag.truth, publish_wall, config.truth_tolerance_s,
+        bag_tf=bag.tf, camera_frame=bag.camera_frame,
+    )
+    extras = online_extras(recording, records, publish_wall, start_wall)
+    latencies = [r.latency_ms for r in records if r.success and np.isfinite(r.latency_ms)]
+    extras.update({
+        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
+        "rate_hz": extras["sustained_rate_hz"],
+        "inlier_count_median": None,
+        "mode": "replay",
+        "playback_rate": config.rate,
+        "tf_vs_pose_max_gap_cm": tf_gap_cm,
+    })
+    summary = summarize(records, extra=extras)
+    return ReplayResult(records=records, summary=summary, node_log=node_log)
+
+
+def _check_alive(child, node_log: Path) -> None:
+    if child.poll() is not None:
+        raise ScrLocalizerError(
+            f"the localization node exited with code {child.returncode}: {_node_failure(node_log)}"
+        )
+
+
+def _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player,
+                   start_ns) -> None:
+    """Until the node subscribes to the colour topic, offers ~/pose and its diagnostics say
+    it has a map (level below ERROR), re-sending /clock so its sim time starts at the bag."""
+    deadline = time.monotonic() + config.startup_timeout_s
+    matched_at = None
+    while time.monotonic() < deadline:
+        _check_alive(child, node_log)
+        player.publish_clock(start_ns)
+        subscribed = player_node.count_subscribers(config.color_topic) > 0
+        offering = player_node.count_publishers(pose_topic) > 0
+        if subscribed and offering:
+            matched_at = matched_at or time.monotonic()
+            levels = [d[1] for d in recorder.snapshot().diagnostics]
+            # Ready when it says it is not in ERROR (no map); nodes without /diagnostics: 10 s.
+            if (levels and levels[-1] < 2) or time.monotonic() - matched_at > 10.0:
+                time.sleep(1.0)  # let the remaining endpoints (depth, info, tf) match too
+                return
+        time.sleep(0.2)
+    raise ScrLocalizerError(
+        f"the localization node did not become ready within {config.startup_timeout_s:.0f} s "
+        f"(subscribed to {config.color_topic}, offering {pose_topic}, diagnostics below ERROR): "
+        f"{_node_failure(node_log)}"
+    )
+
+
+def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, child,
+          node_log) -> tuple[dict[int, float], float]:
+    """Publish every message at start + (t - t0) / rate; /clock at least every 25 ms."""
+    reader = _open_reader(Path(bag_path))
+    publish_wall: dict[int, float] = {}
+    try:
+        connections = [c for c in reader.connections if c.topic in player.publishers]
+        start_wall = time.monotonic()
+        last_clock = -1.0
+        for index, (connection, stamp_ns, raw) in enumerate(
+                reader.messages(connections=connections)):
+            target = start_wall + (stamp_ns - bag.start_ns) * 1e-9 / config.rate
+            while True:
+                now = time.monotonic()
+                if now >= target:
+                    break
+                if now - last_clock >= 0.025:
+                    sim = bag.start_ns + int((now - start_wall) * config.rate * 1e9)
+                    player.publish_clock(min(sim, stamp_ns))
+                    last_clock = now
+                time.sleep(min(0.005, target - now))
+            player.publish_clock(stamp_ns)
+            player.publishers[connection.topic].publish(bytes(raw))
+            if connection.topic == config.color_topic:
+                publish_wall[_header_stamp_ns(raw)] = time.monotonic()
+            if index % 50 == 0:
+                _check_alive(child, node_log)
+    finally:
+        reader.close()
+    return publish_wall, start_wall
+
+
+def _drain(recorder, child, config, frames, player, end_ns) -> None:
+    """Wait until every frame has an answer, or nothing new arrived for `quiet_period_s`."""
+    play_end = time.monotonic()
+    deadline = play_end + config.drain_timeout_s
+    while time.monotonic() < deadline and child.poll() is None:
+        player.publish_clock(end_ns)
+        snapshot = recorder.snapshot()
+        if len({f.stamp_ns for f in snapshot.fixes}) >= frames:
+            return
+        # Re-published TF never stops, so quiet means: no new fix since the last one (or since
+        # the bag ended).
+        reference = max([play_end] + [f.wall_time_s for f in snapshot.fixes])
+        if time.monotonic() - reference > config.quiet_period_s:
+            return
+        time.sleep(0.1)
+
+
+def _stop_child(child) -> None:
+    if child.poll() is not None:
+        return
+    try:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait(timeout=5)
