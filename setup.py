@@ -26,6 +26,8 @@ setup(
     entry_points={
         "console_scripts": [
             "scr-localizer = scr_localizer.cli:main",
+            "localize_node = scr_localizer.ros.localize_node:main",
+            "map_node = scr_localizer.ros.map_node:main",
         ],
     },
 )

@@ -1,0 +1,156 @@
+"""Mapping node: reads an RGB-D bag directly (no playback), trains a map, writes it atomically and
+publishes the mapped points as a latched PointCloud2 in the map frame so RViz can show them.
+
+Exit status: 0 when the map was written, 2 with a one-line error for input the user can fix
+(missing bag or topic, no poses...), 1 for anything unexpected.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import PointCloud2, PointField
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.ros.conversions import ns_to_stamp
+from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS, declare_parameters
+
+NODE_NAME = "map_node"
+CLOUD_TOPIC = "map_cloud"
+LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                     reliability=ReliabilityPolicy.RELIABLE)
+
+
+def voxel_downsample(xyz: np.ndarray, rgb: np.ndarray, voxel_m: float):
+    """One point (the first seen) per voxel; keeps RViz responsive for large maps."""
+    if voxel_m <= 0 or len(xyz) == 0:
+        return xyz, rgb
+    keys = np.floor(xyz / voxel_m).astype(np.int64)
+    _, first = np.unique(keys, axis=0, return_index=True)
+    first.sort()
+    return xyz[first], rgb[first]
+
+
+def point_cloud_message(xyz: np.ndarray, rgb: np.ndarray, frame_id: str, stamp_ns: int
+                        ) -> PointCloud2:
+    """x, y, z float32 and rgb packed into a float32 field (the PCL/RViz convention)."""
+    n = len(xyz)
+    points = np.zeros(n, dtype=[("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("rgb", "<u4")])
+    points["x"], points["y"], points["z"] = (xyz[:, i].astype(np.float32) for i in range(3))
+    rgb = np.asarray(rgb, dtype=np.uint32).reshape(n, 3)
+    points["rgb"] = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    msg = PointCloud2()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.height, msg.width = 1, n
+    msg.fields = [
+        PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+        for i, name in enumerate(("x", "y", "z", "rgb"))
+    ]
+    msg.is_bigendian = False
+    msg.point_step = 16
+    msg.row_step = 16 * n
+    msg.is_dense = True
+    msg.data = points.tobytes()
+    return msg
+
+
+class MapNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self.params = declare_parameters(self, MAP_NODE_PARAMETERS)
+        self.cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, LATCHED)
+
+    def _frames_with_progress(self, reader, total: int):
+        log = self.get_logger()
+        step = max(1, total // 10)
+        for index, frame in enumerate(reader, start=1):
+            if index == 1 or index % step == 0 or index == total:
+                log.info(f"encoding mapping frames: {index}/{total}")
+            yield frame
+
+    def build_map(self) -> tuple[str, int]:
+        """Train and write the map; returns (path, number of points published)."""
+        from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
+        from scr_localizer.mapping.trainer import MapTrainer, preset
+        from scr_localizer.model.map_file import save_map
+
+        p, log = self.params, self.get_logger()
+        if not p["bag"]:
+            raise ScrLocalizerError("no input bag: set the parameter bag (launch argument bag:=)")
+        if not p["map_path"]:
+            raise ScrLocalizerError("no output path: set the parameter map_path")
+        config = BagReadConfig(
+            color_topic=p["color_topic"], depth_topic=p["depth_topic"],
+            camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
+            camera_frame=p["camera_frame"] or None)
+        reader = RGBDBagReader(p["bag"], config)
+        total = len(reader)
+        log.info(f"bag '{p['bag']}': {total} synchronized frames "
+                 f"({'RGB-D' if p['depth_topic'] else 'RGB-only'}), preset '{p['preset']}'")
+        mapping_config = preset(p["preset"], device=p["device"])
+        trainer = MapTrainer(mapping_config, progress=True)
+        start = time.monotonic()
+        trainer.build_buffer(self._frames_with_progress(reader, total))
+        report = getattr(reader, "report", None)
+        if report:
+            log.info(f"frames dropped while reading: {report}")
+        log.info(f"training {mapping_config.iterations} iterations on "
+                 f"{len(trainer.buffer)} cells ...")
+        trainer.train()
+        scene_map = trainer.scene_map(fixed_frame=p["map_frame"], source=str(p["bag"]))
+        path = save_map(scene_map, p["map_path"])
+        log.info(f"map written to '{path}' after {time.monotonic() - start:.0f} s")
+        xyz, rgb = trainer.point_cloud()
+        xyz, rgb = voxel_downsample(xyz, rgb, float(p["cloud_voxel_m"]))
+        self.cloud_pub.publish(point_cloud_message(
+            xyz, rgb, p["map_frame"], self.get_clock().now().nanoseconds))
+        log.info(f"published {len(xyz)} map points on {self.cloud_pub.topic_name} "
+                 f"(latched, frame '{p['map_frame']}')")
+        return str(path), len(xyz)
+
+    def linger(self) -> None:
+        """Keep the latched cloud available for late subscribers (RViz) for keep_alive_s."""
+        keep_alive_s = float(self.params["keep_alive_s"])
+        end = None if keep_alive_s < 0 else time.monotonic() + keep_alive_s
+        while rclpy.ok() and (end is None or time.monotonic() < end):
+            rclpy.spin_once(self, timeout_sec=0.1)
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=sys.argv if args is None else args)
+    node = None
+    status = 0
+    try:
+        node = MapNode()
+        node.build_map()
+        node.linger()
+    except KeyboardInterrupt:
+        status = 130
+    except ScrLocalizerError as exc:
+        (node.get_logger().error if node else print)(f"error: {exc}")
+        status = 2
+    except Exception as exc:  # noqa: BLE001 - report, then fail with a non-zero status
+        message = f"mapping failed: {type(exc).__name__}: {exc}"
+        if node is not None:
+            node.get_logger().error(message)
+            node.get_logger().debug(traceback.format_exc())
+        else:
+            print(message, file=sys.stderr)
+        status = 1
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

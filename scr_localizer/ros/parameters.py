@@ -1,0 +1,114 @@
+"""Every node parameter declared once: name, default, description, and whether it may change at
+runtime. Nodes declare from these tables; config/*.yaml mirror them (a test checks both ways)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REALSENSE_COLOR_TOPIC = "/camera/camera/color/image_raw"
+REALSENSE_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+REALSENSE_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    name: str
+    default: Any  # its Python type (bool, int, float, str) is the parameter's type
+    description: str
+    read_only: bool = True  # False: may change while the node runs
+
+    @property
+    def type_name(self) -> str:
+        return type(self.default).__name__
+
+
+LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("map_path", "", "Map file (.scrmap) written by the mapping node; changing "
+                  "it at runtime loads the new map in the background and swaps it in when ready",
+                  read_only=False),
+    ParameterSpec("device", "auto", "Torch device for the network: auto, cpu or cuda"),
+    ParameterSpec("color_topic", REALSENSE_COLOR_TOPIC, "sensor_msgs/Image colour stream"),
+    ParameterSpec("depth_topic", REALSENSE_DEPTH_TOPIC, "sensor_msgs/Image depth registered to "
+                  "the colour image (16UC1 mm or 32FC1 m, REP-118); empty = RGB-only"),
+    ParameterSpec("camera_info_topic", REALSENSE_CAMERA_INFO_TOPIC,
+                  "sensor_msgs/CameraInfo of the colour stream"),
+    ParameterSpec("sync_slop_s", 0.02, "Largest stamp difference between colour, depth and "
+                  "CameraInfo that still counts as one frame (ApproximateTimeSynchronizer slop)"),
+    ParameterSpec("sync_queue_size", 10, "Messages kept per topic while synchronizing"),
+    ParameterSpec("map_frame", "map", "Fixed frame of the map (REP-105)"),
+    ParameterSpec("odom_frame", "odom", "Odometry frame; map->odom is published. Empty: publish "
+                  "map->base_frame (or map->camera frame) directly"),
+    ParameterSpec("base_frame", "base_link", "Robot base frame whose pose is reported. Empty: "
+                  "report the camera's optical frame itself"),
+    ParameterSpec("camera_frame", "", "Frame of the colour camera's optical axis in TF; empty = "
+                  "the colour image's header.frame_id"),
+    ParameterSpec("publish_tf", True, "Publish the localization on /tf", read_only=False),
+    ParameterSpec("tf_publish_rate_hz", 10.0, "Rate at which the last map->odom is re-published "
+                  "between fixes (0 = only on fixes)"),
+    ParameterSpec("transform_tolerance_s", 0.2, "Re-published map->odom is stamped this far in "
+                  "the future so consumers never starve (as nav2_amcl's transform_tolerance)"),
+    ParameterSpec("tf_timeout_s", 0.1, "How long to wait for odom->base at the image stamp"),
+    ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
+                  "when the worker picks them up are dropped as stale", read_only=False),
+    ParameterSpec("min_inliers", 150, "Fixes with fewer RANSAC inliers are rejected (WARN)",
+                  read_only=False),
+    ParameterSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates"),
+    ParameterSpec("enabled", True, "Start localizing at once (the ~/enable service toggles it)"),
+)
+
+MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("bag", "", "Input RGB-D bag (folder or .mcap/.db3)"),
+    ParameterSpec("map_path", "map.scrmap", "Output map file (written atomically)"),
+    ParameterSpec("color_topic", REALSENSE_COLOR_TOPIC, "Colour image topic in the bag"),
+    ParameterSpec("depth_topic", REALSENSE_DEPTH_TOPIC, "Depth topic in the bag; empty = RGB-only"),
+    ParameterSpec("camera_info_topic", REALSENSE_CAMERA_INFO_TOPIC,
+                  "CameraInfo topic in the bag; empty = pick automatically"),
+    ParameterSpec("map_frame", "map", "Fixed frame the camera poses are looked up in"),
+    ParameterSpec("camera_frame", "", "Camera frame in TF; empty = the CameraInfo's frame_id"),
+    ParameterSpec("preset", "cpu", "Mapping preset: cpu (minutes on a laptop), gpu (ACE-like, "
+                  "needs CUDA) or tiny (seconds, for smoke tests)"),
+    ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
+    ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud"),
+    ParameterSpec("keep_alive_s", 5.0, "After writing the map, keep the latched point cloud "
+                  "published this long before exiting (negative: until Ctrl-C)"),
+)
+
+NODE_PARAMETERS = {"localize_node": LOCALIZE_NODE_PARAMETERS, "map_node": MAP_NODE_PARAMETERS}
+
+
+def defaults(specs) -> dict[str, Any]:
+    return {spec.name: spec.default for spec in specs}
+
+
+def declare_parameters(node, specs) -> dict[str, Any]:
+    """Declare every spec on an rclpy node (typed, described) and return the current values."""
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    values = {}
+    for spec in specs:
+        descriptor = ParameterDescriptor(
+            name=spec.name, description=spec.description, read_only=spec.read_only
+        )
+        values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+    return values
+
+
+def render_yaml(node_name: str, header: str = "") -> str:
+    """config/<node>.yaml text for the declarations (descriptions as comments); used to write
+    the shipped files, which a test then checks against the declarations."""
+    import json
+    import textwrap
+
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += [f"{node_name}:", "  ros__parameters:"]
+    for spec in NODE_PARAMETERS[node_name]:
+        lines += [f"    # {line}" for line in textwrap.wrap(spec.description, 92)]
+        if isinstance(spec.default, bool):
+            value = "true" if spec.default else "false"
+        elif isinstance(spec.default, float):
+            value = repr(spec.default)
+        else:
+            value = json.dumps(spec.default)
+        lines.append(f"    {spec.name}: {value}")
+    return "\n".join(lines) + "\n"
