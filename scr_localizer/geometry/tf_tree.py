@@ -169,6 +169,11 @@ class TfTree:
             target_chain[: target_chain.index(ancestor) + 1],
         )
 
+    def check_link(self, target_frame: str, source_frame: str) -> None:
+        """Raise the 'no TF link' error unless both frames are in one tree (any time)."""
+        with self._lock:
+            self._path(target_frame.lstrip("/"), source_frame.lstrip("/"))
+
     def _edge_pose(
         self, child: str, stamp_ns: int, tolerance_ns: int, target: str, source: str
     ) -> np.ndarray:

@@ -282,6 +282,8 @@ def camera_from_camera_info(msg, rectified: bool = False) -> PinholeCamera:
             f"CameraInfo of '{frame}' is uncalibrated (fx={fx}, fy={fy}); expected positive "
             "focal lengths in K or P"
         )
+    if not any(d):
+        model, d = "", ()  # all-zero coefficients: an ideal pinhole, whatever the model says
     if model not in SUPPORTED_DISTORTION_MODELS:
         raise ScrLocalizerError(
             f"CameraInfo of '{frame}' uses distortion model '{model}'; expected one of "

@@ -1,0 +1,675 @@
+"""Synchronized RGB-D frames with camera poses from a ROS 2 bag (mcap or sqlite3), without ROS.
+
+Construction does all the checking a user can act on (topics, encodings, CameraInfo, TF links,
+synchronization) in one cheap pass that reads only message headers and the small topics, so a bad
+bag fails before any long job starts. Iteration then decodes only the frames that survived.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.geometry.registration import register_depth
+from scr_localizer.geometry.tf_tree import TfTree
+from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.io.frames import RGBDFrame
+from scr_localizer.io.images import (
+    camera_from_camera_info,
+    decode_compressed,
+    decode_compressed_depth,
+    decode_image,
+)
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+TF_MESSAGE = "tf2_msgs/msg/TFMessage"
+POSE_TYPES = (
+    "geometry_msgs/msg/PoseStamped",
+    "geometry_msgs/msg/PoseWithCovarianceStamped",
+    "nav_msgs/msg/Odometry",
+)
+DEFAULT_COLOR_TOPIC = "/camera/camera/color/image_raw"
+DEFAULT_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
+DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+
+
+@dataclass
+class BagReadConfig:
+    """What to read. Topics left as None are chosen automatically (RealSense names first).
+
+    depth_topic "" reads colour only. fixed_frame "" reads no poses (e.g. a query bag).
+    camera_frame None means the colour CameraInfo's frame_id. Poses come from /tf + /tf_static
+    unless `ground_truth_topic` or `pose_topic` (PoseStamped, PoseWithCovarianceStamped or
+    Odometry) is given; such a pose describes `pose_frame` (None: Odometry's child_frame_id, else
+    the camera frame), which /tf_static links to the camera frame.
+    """
+
+    color_topic: str | None = None
+    depth_topic: str | None = None
+    camera_info_topic: str | None = None
+    depth_info_topic: str | None = None
+    fixed_frame: str = "map"
+    camera_frame: str | None = None
+    sync_tolerance_s: float = 0.02
+    tf_tolerance_s: float = 0.05
+    ground_truth_topic: str | None = None
+    pose_topic: str | None = None
+    pose_frame: str | None = None
+    rectified: bool | None = None  # None: images on '*rect*' topics are rectified (use P)
+    depth_registered: bool | None = None  # None: decide from frame ids and intrinsics
+    frame_step: int = 1
+    max_frames: int | None = None
+
+
+@dataclass
+class ReadReport:
+    """How many messages there were and why colour images did not become frames."""
+
+    color_messages: int = 0
+    depth_messages: int = 0
+    frames: int = 0
+    skipped_by_step: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        reasons = "; ".join(f"{n} {why}" for why, n in self.dropped.items()) or "none dropped"
+        step = f", {self.skipped_by_step} skipped by frame_step" if self.skipped_by_step else ""
+        return (
+            f"{self.frames} frames from {self.color_messages} colour and {self.depth_messages} "
+            f"depth images{step} ({reasons})"
+        )
+
+
+def _header_stamp(raw: bytes) -> int:
+    """Header stamp of a CDR message whose first field is std_msgs/Header (all image types)."""
+    little = raw[1] == 1
+    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
+    return sec * 1_000_000_000 + nanosec
+
+
+def _stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
+def _pose_matrix(pose) -> np.ndarray:
+    p, q = pose.position, pose.orientation
+    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
+
+
+def _transform_matrix(transform) -> np.ndarray:
+    t, q = transform.translation, transform.rotation
+    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+
+
+def _sibling_info_topic(image_topic: str) -> str:
+    base = image_topic
+    for suffix in ("/compressedDepth", "/compressed"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    return base.rsplit("/", 1)[0] + "/camera_info"
+
+
+def _is_rectified(topic: str, setting: bool | None) -> bool:
+    if setting is not None:
+        return setting
+    for suffix in ("/compressedDepth", "/compressed"):
+        if topic.endswith(suffix):
+            topic = topic[: -len(suffix)]
+    return "rect" in topic.rsplit("/", 1)[-1]
+
+
+def _listing(topics: dict[str, str], types=None) -> str:
+    names = [f"{t} ({m})" for t, m in sorted(topics.items()) if types is None or m in types]
+    return ", ".join(names) if names else "none"
+
+
+def _score_color(topic: str, msgtype: str) -> int | None:
+    name = topic.lower()
+    if msgtype not in (IMAGE, COMPRESSED) or any(
+        w in name for w in ("depth", "infra", "/ir/", "confidence", "disparity", "mask")
+    ):
+        return None
+    score = 100 if topic == DEFAULT_COLOR_TOPIC else 0
+    score += 10 if ("color" in name or "rgb" in name) else 0
+    score += 3 if name.endswith("image_rect_color") else 0
+    score += 2 if "image_raw" in name else 0
+    score += 1 if msgtype == IMAGE else 0
+    return score
+
+
+def _score_depth(topic: str, msgtype: str) -> int | None:
+    name = topic.lower()
+    if msgtype not in (IMAGE, COMPRESSED) or "depth" not in name or "colorized" in name:
+        return None
+    if msgtype == COMPRESSED and not name.endswith("compresseddepth"):
+        return None
+    score = 100 if topic == DEFAULT_DEPTH_TOPIC else 0
+    score += 10 if any(w in name for w in ("aligned", "registered")) else 0
+    score += 1 if msgtype == IMAGE else 0
+    return score
+
+
+def _choose(topics: dict[str, str], scorer, what: str, option: str, bag: Path) -> str:
+    scored = [(s, t) for t, m in topics.items() if (s := scorer(t, m)) is not None]
+    if not scored:
+        raise ScrLocalizerError(
+            f"bag '{bag}' has no {what} topic; image topics there: "
+            f"{_listing(topics, (IMAGE, COMPRESSED))} (choose one with {option})"
+        )
+    best = max(s for s, _ in scored)
+    top = sorted(t for s, t in scored if s == best)
+    if len(top) > 1:
+        raise ScrLocalizerError(
+            f"bag '{bag}' has several possible {what} topics ({', '.join(top)}); choose one "
+            f"with {option}"
+        )
+    return top[0]
+
+
+def open_bag(path: Path):
+    """An open rosbags AnyReader, or a one-line error saying what is wrong with `path`."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    if not path.exists():
+        raise ScrLocalizerError(f"bag '{path}' does not exist; expected a rosbag2 folder or .mcap/.db3 file")
+    if path.is_dir() and not (path / "metadata.yaml").exists():
+        files = sorted(path.glob("*.mcap")) + sorted(path.glob("*.db3"))
+        if len(files) == 1:
+            path = files[0]
+        else:
+            raise ScrLocalizerError(
+                f"'{path}' is not a ROS 2 bag: it has no metadata.yaml; expected a rosbag2 "
+                "folder (as written by ros2 bag record) or a .mcap/.db3 file"
+            )
+    if path.is_file() and path.suffix not in (".mcap", ".db3", ".bag"):
+        raise ScrLocalizerError(
+            f"'{path}' is not a ROS 2 bag; expected a rosbag2 folder or a .mcap/.db3 file"
+        )
+    try:
+        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_KILTED))
+        reader.open()
+    except ScrLocalizerError:
+        raise
+    except Exception as exc:  # rosbags raises several types for broken files
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise ScrLocalizerError(
+            f"cannot open bag '{path}': it is truncated, corrupt or not a bag ({detail[:200]})"
+        ) from None
+    return reader
+
+
+def _corrupt(path: Path, exc: Exception) -> ScrLocalizerError:
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return ScrLocalizerError(
+        f"cannot read bag '{path}': it is truncated or corrupt ({detail[:200]})"
+    )
+
+
+@dataclass
+class _Plan:
+    color_ordinal: int
+    depth_ordinal: int | None
+    stamp_ns: int
+    world_from_camera: np.ndarray | None
+
+
+class RGBDBagReader:
+    """Iterable of `RGBDFrame` from a bag; `report` says what was dropped and why.
+
+    Raises ScrLocalizerError at construction for anything wrong with the bag or the config.
+    """
+
+    def __init__(self, path: str | Path, config: BagReadConfig | None = None):
+        self.path = Path(path)
+        self.config = config or BagReadConfig()
+        if self.config.frame_step < 1:
+            raise ScrLocalizerError(f"frame_step {self.config.frame_step} must be >= 1")
+        reader = open_bag(self.path)
+        try:
+            self._prepare(reader)
+        except ScrLocalizerError:
+            raise
+        except Exception as exc:
+            raise _corrupt(self.path, exc) from None
+        finally:
+            reader.close()
+
+    # -- construction ---------------------------------------------------------------------------
+    def _prepare(self, reader) -> None:
+        cfg = self.config
+        topics = {c.topic: c.msgtype for c in reader.connections}
+        self.topics = topics
+        self.color_topic = self._topic(cfg.color_topic, topics, _score_color, "colour", "color_topic")
+        if cfg.depth_topic == "":
+            self.depth_topic = None
+        else:
+            self.depth_topic = self._topic(cfg.depth_topic, topics, _score_depth, "depth", "depth_topic")
+        self.color_info_topic = self._info_topic(cfg.camera_info_topic, self.color_topic, topics, "colour")
+        self.depth_info_topic = None
+        if self.depth_topic:
+            guess = cfg.depth_info_topic or _sibling_info_topic(self.depth_topic)
+            if guess in topics:
+                self.depth_info_topic = self._info_topic(guess, self.depth_topic, topics, "depth")
+            elif cfg.depth_info_topic:
+                self._info_topic(cfg.depth_info_topic, self.depth_topic, topics, "depth")
+        pose_topic = cfg.ground_truth_topic or cfg.pose_topic
+        if pose_topic and topics.get(pose_topic) not in POSE_TYPES:
+            kind = f"has type {topics[pose_topic]}" if pose_topic in topics else "is not in the bag"
+            raise ScrLocalizerError(
+                f"pose topic '{pose_topic}' {kind}; pose topics there: "
+                f"{_listing(topics, POSE_TYPES)} (expected PoseStamped, "
+                "PoseWithCovarianceStamped or Odometry)"
+            )
+
+        wanted = {self.color_topic, self.color_info_topic, "/tf", "/tf_static"}
+        wanted |= {t for t in (self.depth_topic, self.depth_info_topic, pose_topic) if t}
+        connections = [c for c in reader.connections if c.topic in wanted]
+        color_stamps: list[int] = []
+        depth_stamps: list[int] = []
+        infos: dict[str, list] = {self.color_info_topic: [], self.depth_info_topic: []}
+        first: dict[str, object] = {}
+        tf_tree = TfTree(cache_time_s=None)
+        static_edges = []
+        pose_samples = []
+        for connection, _, raw in reader.messages(connections=connections):
+            topic, msgtype = connection.topic, connection.msgtype
+            if topic == self.color_topic:
+                if topic not in first:
+                    first[topic] = reader.deserialize(raw, msgtype)
+                color_stamps.append(_header_stamp(raw))
+            elif topic == self.depth_topic:
+                if topic not in first:
+                    first[topic] = reader.deserialize(raw, msgtype)
+                depth_stamps.append(_header_stamp(raw))
+            elif topic in infos:
+                infos[topic].append(reader.deserialize(raw, msgtype))
+            elif topic in ("/tf", "/tf_static") and msgtype == TF_MESSAGE:
+                static = topic == "/tf_static"
+                for t in reader.deserialize(raw, msgtype).transforms:
+                    args = (
+                        t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
+                        _transform_matrix(t.transform), static,
+                    )
+                    tf_tree.add_transform(*args)
+                    if static:
+                        static_edges.append(args)
+            elif topic == pose_topic:
+                pose_samples.append((msgtype, reader.deserialize(raw, msgtype)))
+
+        report = ReadReport(color_messages=len(color_stamps), depth_messages=len(depth_stamps))
+        self.report = report
+        if not color_stamps:
+            raise ScrLocalizerError(f"colour topic '{self.color_topic}' in '{self.path}' has no messages")
+        if self.depth_topic and not depth_stamps:
+            raise ScrLocalizerError(
+                f"depth topic '{self.depth_topic}' in '{self.path}' has no messages; pass "
+                "depth_topic='' (--depth-topic '') to read colour only"
+            )
+        self.tf_tree = tf_tree
+
+        # Cameras: check the first image of each stream against its CameraInfo.
+        color_msg = first[self.color_topic]
+        color_frame_id = color_msg.header.frame_id
+        color_image = self._decode_color(color_msg)
+        if not infos[self.color_info_topic]:
+            raise ScrLocalizerError(
+                f"CameraInfo topic '{self.color_info_topic}' has no messages; expected the colour "
+                "camera's calibration"
+            )
+        rect = _is_rectified(self.color_topic, self.config.rectified)
+        self._color_cameras = self._cameras(infos[self.color_info_topic], rect)
+        stamp0, camera0 = self._color_cameras[0]
+        info_frame = infos[self.color_info_topic][0].header.frame_id
+        if color_image.shape[:2] != (camera0.height, camera0.width):
+            raise ScrLocalizerError(
+                f"colour images on '{self.color_topic}' are {color_image.shape[1]}x"
+                f"{color_image.shape[0]} but CameraInfo on '{self.color_info_topic}' says "
+                f"{camera0.width}x{camera0.height}; expected the CameraInfo of this image stream"
+            )
+        self.camera_frame = (cfg.camera_frame or info_frame or color_frame_id).lstrip("/")
+        self.color_frame_id = (color_frame_id or info_frame).lstrip("/")
+        self._depth_plan(first, infos, color_image)
+
+        # Poses.
+        self._pose_tree = None
+        if cfg.fixed_frame:
+            if pose_topic:
+                self._pose_tree = self._tree_from_pose_topic(pose_topic, pose_samples, static_edges)
+            else:
+                self._pose_tree = tf_tree
+            self._pose_tree.check_link(cfg.fixed_frame, self.camera_frame)
+
+        self._plan(color_stamps, depth_stamps)
+
+    def _topic(self, requested, topics, scorer, what, option) -> str:
+        if requested:
+            if requested not in topics:
+                raise ScrLocalizerError(
+                    f"{what} topic '{requested}' is not in bag '{self.path}'; image topics there: "
+                    f"{_listing(topics, (IMAGE, COMPRESSED))}"
+                )
+            if topics[requested] not in (IMAGE, COMPRESSED):
+                raise ScrLocalizerError(
+                    f"{what} topic '{requested}' has type {topics[requested]}; expected "
+                    "sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage"
+                )
+            return requested
+        return _choose(topics, scorer, what, f"{option}=... (--{option.replace('_', '-')})", self.path)
+
+    def _info_topic(self, requested, image_topic, topics, what) -> str:
+        name = requested or _sibling_info_topic(image_topic)
+        if topics.get(name) == CAMERA_INFO:
+            return name
+        if requested is None:
+            prefix = image_topic.rsplit("/", 2)[0]
+            near = [t for t, m in topics.items() if m == CAMERA_INFO and t.startswith(prefix)]
+            if len(near) == 1 and what == "colour":
+                return near[0]
+        found = "is not in the bag" if name not in topics else f"has type {topics[name]}"
+        raise ScrLocalizerError(
+            f"no CameraInfo for {what} topic '{image_topic}': '{name}' {found}; CameraInfo topics "
+            f"there: {_listing(topics, (CAMERA_INFO,))} (set camera_info_topic / "
+            "--camera-info-topic)"
+        )
+
+    @staticmethod
+    def _cameras(messages, rectified: bool) -> list[tuple[int, PinholeCamera]]:
+        cameras: list[tuple[int, PinholeCamera]] = []
+        for msg in sorted(messages, key=lambda m: _stamp_ns(m.header)):
+            camera = camera_from_camera_info(msg, rectified=rectified)
+            if not cameras or cameras[-1][1] != camera:
+                cameras.append((_stamp_ns(msg.header), camera))
+        return cameras
+
+    def _camera_at(self, stamp_ns: int) -> PinholeCamera:
+        if len(self._color_cameras) == 1:
+            return self._color_cameras[0][1]
+        stamps = [s for s, _ in self._color_cameras]
+        index = max(bisect.bisect_right(stamps, stamp_ns) - 1, 0)
+        return self._color_cameras[index][1]
+
+    def _depth_plan(self, first, infos, color_image) -> None:
+        """Decide whether depth needs registering into the colour image, and check sizes."""
+        self._register = False
+        self._depth_camera = None
+        self._color_from_depth = None
+        if not self.depth_topic:
+            return
+        depth_msg = first[self.depth_topic]
+        depth = self._decode_depth(depth_msg)
+        depth_frame = (depth_msg.header.frame_id or "").lstrip("/")
+        color_camera = self._color_cameras[0][1]
+        depth_camera = None
+        if self.depth_info_topic:
+            msgs = infos[self.depth_info_topic]
+            if not msgs:
+                raise ScrLocalizerError(
+                    f"CameraInfo topic '{self.depth_info_topic}' has no messages; expected the "
+                    "depth camera's calibration"
+                )
+            depth_camera = camera_from_camera_info(
+                msgs[0], rectified=_is_rectified(self.depth_topic, self.config.rectified)
+            )
+            depth_frame = depth_frame or msgs[0].header.frame_id.lstrip("/")
+        self.depth_frame_id = depth_frame or self.color_frame_id
+        same_frame = depth_frame in ("", self.color_frame_id)
+        registered = self.config.depth_registered
+        if registered is None:
+            registered = same_frame and (depth_camera is None or depth_camera == color_camera)
+        if registered:
+            if depth.shape != color_image.shape[:2]:
+                raise ScrLocalizerError(
+                    f"depth size mismatch: depth on '{self.depth_topic}' is {depth.shape[1]}x"
+                    f"{depth.shape[0]} but colour is {color_image.shape[1]}x"
+                    f"{color_image.shape[0]}; expected depth aligned to colour, or a depth "
+                    "CameraInfo and frame so it can be registered"
+                )
+            return
+        if depth_camera is None:
+            raise ScrLocalizerError(
+                f"no CameraInfo for depth topic '{self.depth_topic}' (frame '{depth_frame}'), "
+                f"needed to register it into colour frame '{self.color_frame_id}'; CameraInfo "
+                f"topics there: {_listing(self.topics, (CAMERA_INFO,))}"
+            )
+        if depth.shape != (depth_camera.height, depth_camera.width):
+            raise ScrLocalizerError(
+                f"depth size mismatch: depth on '{self.depth_topic}' is {depth.shape[1]}x"
+                f"{depth.shape[0]} but its CameraInfo '{self.depth_info_topic}' says "
+                f"{depth_camera.width}x{depth_camera.height}"
+            )
+        self._register = True
+        self._depth_camera = depth_camera
+        if not same_frame:
+            self.tf_tree.check_link(self.color_frame_id, depth_frame)
+            self._color_from_depth = self.tf_tree.lookup(
+                self.color_frame_id, depth_frame, None, tolerance_s=1e9
+            )
+
+    def _tree_from_pose_topic(self, topic, samples, static_edges) -> TfTree:
+        tree = TfTree(cache_time_s=None)
+        for args in static_edges:
+            tree.add_transform(*args)
+        if not samples:
+            raise ScrLocalizerError(f"pose topic '{topic}' has no messages")
+        for msgtype, msg in samples:
+            if msgtype.endswith("Odometry"):
+                child = self.config.pose_frame or msg.child_frame_id
+                pose = msg.pose.pose
+            elif msgtype.endswith("PoseWithCovarianceStamped"):
+                child, pose = self.config.pose_frame or self.camera_frame, msg.pose.pose
+            else:
+                child, pose = self.config.pose_frame or self.camera_frame, msg.pose
+            parent = msg.header.frame_id or self.config.fixed_frame
+            tree.add_transform(parent, child, _stamp_ns(msg.header), _pose_matrix(pose), False)
+        return tree
+
+    def _plan(self, color_stamps: list[int], depth_stamps: list[int]) -> None:
+        """Pair colour with depth (nearest stamp, each depth used once) and look up poses."""
+        cfg, report = self.config, self.report
+        dropped: Counter[str] = Counter()
+        tolerance_ns = int(round(cfg.sync_tolerance_s * 1e9))
+        order = sorted(range(len(color_stamps)), key=lambda i: color_stamps[i])
+        pairs: list[tuple[int, int | None]] = []
+        seen_stamps: set[int] = set()
+        if self.depth_topic:
+            depth_order = sorted(range(len(depth_stamps)), key=lambda j: depth_stamps[j])
+            sorted_depth = [depth_stamps[j] for j in depth_order]
+            best: dict[int, tuple[int, int]] = {}  # depth ordinal -> (|dt|, colour ordinal)
+            nearest: dict[int, int] = {}
+            for i in order:
+                stamp = color_stamps[i]
+                if stamp in seen_stamps:
+                    dropped["duplicate colour stamp"] += 1
+                    continue
+                seen_stamps.add(stamp)
+                k = bisect.bisect_left(sorted_depth, stamp)
+                candidates = [c for c in (k - 1, k) if 0 <= c < len(sorted_depth)]
+                c = min(candidates, key=lambda c: abs(sorted_depth[c] - stamp))
+                dt = abs(sorted_depth[c] - stamp)
+                if dt > tolerance_ns:
+                    dropped[f"no depth within {cfg.sync_tolerance_s:g} s"] += 1
+                    continue
+                j = depth_order[c]
+                nearest[i] = j
+                if j not in best or dt < best[j][0]:
+                    if j in best:
+                        dropped["nearest depth taken by a closer colour image"] += 1
+                    best[j] = (dt, i)
+                else:
+                    dropped["nearest depth taken by a closer colour image"] += 1
+            paired = {i for _, i in best.values()}
+            pairs = [(i, nearest[i]) for i in order if i in paired]
+        else:
+            for i in order:
+                if color_stamps[i] in seen_stamps:
+                    dropped["duplicate colour stamp"] += 1
+                    continue
+                seen_stamps.add(color_stamps[i])
+                pairs.append((i, None))
+
+        plans: list[_Plan] = []
+        last_error = ""
+        for i, j in pairs:
+            stamp = color_stamps[i]
+            pose = None
+            if self._pose_tree is not None:
+                try:
+                    pose = self._pose_tree.lookup(
+                        cfg.fixed_frame, self.camera_frame, stamp, cfg.tf_tolerance_s
+                    )
+                except ScrLocalizerError as exc:
+                    dropped[f"no pose within {cfg.tf_tolerance_s:g} s of the TF data"] += 1
+                    last_error = str(exc)
+                    continue
+            plans.append(_Plan(i, j, stamp, pose))
+        kept = plans[:: cfg.frame_step]
+        report.skipped_by_step = len(plans) - len(kept)
+        if cfg.max_frames is not None:
+            kept = kept[: cfg.max_frames]
+        report.dropped = dict(dropped)
+        report.frames = len(kept)
+        if not kept:
+            hint = f" (last TF error: {last_error})" if last_error else ""
+            raise ScrLocalizerError(
+                f"no frames left after synchronization in '{self.path}': {report.summary()}; "
+                f"expected colour and depth within sync_tolerance_s={cfg.sync_tolerance_s:g} "
+                f"and poses within tf_tolerance_s={cfg.tf_tolerance_s:g}{hint}"
+            )
+        self._plans = kept
+
+    # -- decoding ---------------------------------------------------------------------------------
+    def _decode_color(self, msg) -> np.ndarray:
+        try:
+            if hasattr(msg, "format"):
+                return decode_compressed(msg.format, msg.data)
+            return decode_image(
+                msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
+            )
+        except ScrLocalizerError as exc:
+            raise ScrLocalizerError(f"colour topic '{self.color_topic}': {exc}") from None
+
+    def _decode_depth(self, msg) -> np.ndarray:
+        try:
+            if hasattr(msg, "format"):
+                return decode_compressed_depth(msg.format, msg.data)
+            if msg.encoding not in ("16UC1", "mono16", "32FC1"):
+                raise ScrLocalizerError(
+                    f"unsupported depth encoding '{msg.encoding}'; expected 16UC1 (millimetres), "
+                    "mono16 or 32FC1 (metres)"
+                )
+            return decode_image(
+                msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
+            )
+        except ScrLocalizerError as exc:
+            raise ScrLocalizerError(f"depth topic '{self.depth_topic}': {exc}") from None
+
+    def _make_frame(self, plan: _Plan, color_msg, depth_msg) -> RGBDFrame:
+        camera = self._camera_at(plan.stamp_ns)
+        color = self._decode_color(color_msg)
+        if color.shape[:2] != (camera.height, camera.width):
+            raise ScrLocalizerError(
+                f"colour image at t={plan.stamp_ns * 1e-9:.3f} s is {color.shape[1]}x"
+                f"{color.shape[0]} but its CameraInfo says {camera.width}x{camera.height}"
+            )
+        depth = None
+        if depth_msg is not None:
+            depth = self._decode_depth(depth_msg)
+            if self._register:
+                if depth.shape != (self._depth_camera.height, self._depth_camera.width):
+                    raise ScrLocalizerError(
+                        f"depth size mismatch at t={plan.stamp_ns * 1e-9:.3f} s: "
+                        f"{depth.shape[1]}x{depth.shape[0]} but its CameraInfo says "
+                        f"{self._depth_camera.width}x{self._depth_camera.height}"
+                    )
+                depth = register_depth(depth, self._depth_camera, camera, self._color_from_depth)
+            elif depth.shape != color.shape[:2]:
+                raise ScrLocalizerError(
+                    f"depth size mismatch at t={plan.stamp_ns * 1e-9:.3f} s: depth is "
+                    f"{depth.shape[1]}x{depth.shape[0]}, colour {color.shape[1]}x{color.shape[0]}"
+                )
+        return RGBDFrame(
+            stamp_ns=plan.stamp_ns,
+            color=color,
+            camera=camera,
+            depth=depth,
+            world_from_camera=plan.world_from_camera,
+            frame_id=self.camera_frame,
+            name=f"frame-{plan.color_ordinal:06d}",
+        )
+
+    # -- iteration --------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    @property
+    def stamps_ns(self) -> list[int]:
+        return [p.stamp_ns for p in self._plans]
+
+    @property
+    def poses(self) -> list[np.ndarray | None]:
+        """world_from_camera of every frame, without decoding any image."""
+        return [p.world_from_camera for p in self._plans]
+
+    def __iter__(self) -> Iterator[RGBDFrame]:
+        reader = open_bag(self.path)
+        try:
+            yield from self._iterate(reader)
+        except ScrLocalizerError:
+            raise
+        except Exception as exc:
+            raise _corrupt(self.path, exc) from None
+        finally:
+            reader.close()
+
+    def _iterate(self, reader) -> Iterator[RGBDFrame]:
+        plan_by_color = {p.color_ordinal: k for k, p in enumerate(self._plans)}
+        plan_by_depth = {
+            p.depth_ordinal: k for k, p in enumerate(self._plans) if p.depth_ordinal is not None
+        }
+        topics = {self.color_topic, self.depth_topic}
+        connections = [c for c in reader.connections if c.topic in topics]
+        color_raw: dict[int, tuple[bytes, str]] = {}
+        depth_raw: dict[int, tuple[bytes, str]] = {}
+        ready: dict[int, RGBDFrame] = {}
+        next_index = 0
+        color_count = depth_count = 0
+        for connection, _, raw in reader.messages(connections=connections):
+            if connection.topic == self.color_topic:
+                k = plan_by_color.get(color_count)
+                color_count += 1
+                if k is None:
+                    continue
+                color_raw[k] = (raw, connection.msgtype)
+            else:
+                k = plan_by_depth.get(depth_count)
+                depth_count += 1
+                if k is None:
+                    continue
+                depth_raw[k] = (raw, connection.msgtype)
+            plan = self._plans[k]
+            if k in color_raw and (plan.depth_ordinal is None or k in depth_raw):
+                color_bytes, color_type = color_raw.pop(k)
+                color_msg = reader.deserialize(color_bytes, color_type)
+                depth_msg = None
+                if plan.depth_ordinal is not None:
+                    depth_bytes, depth_type = depth_raw.pop(k)
+                    depth_msg = reader.deserialize(depth_bytes, depth_type)
+                ready[k] = self._make_frame(plan, color_msg, depth_msg)
+                while next_index in ready:
+                    yield ready.pop(next_index)
+                    next_index += 1
+            if next_index >= len(self._plans):
+                return
+        for k in sorted(ready):
+            yield ready[k]
