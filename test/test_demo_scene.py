@@ -13,7 +13,9 @@ from scr_localizer.demo.scene import DemoScene, DemoSceneConfig
 from scr_localizer.demo.textures import TextureStyle, make_texture
 from scr_localizer.demo.trajectories import camera_pose, mapping_poses, query_poses
 from scr_localizer.geometry.transforms import pose_error, transform_points
+from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 
+GROUND_TRUTH = "/ground_truth/pose"
 SMALL = dict(width=160, height=120, texel_m=0.01)
 
 
@@ -91,20 +93,22 @@ def test_trajectories_differ_but_stay_in_the_mapped_room(small_scene):
 def test_make_scene_writes_mapping_and_query_bags(tmp_path, capsys):
     out = tmp_path / "scene"
     code = cli_main(["make-scene", str(out), "--seed", "5", "--mapping-frames", "6",
-                     "--query-frames", "4", "--width", "160", "--height", "120"])
+                     "--query-frames", "4", "--width", "160", "--height", "120", "--texel-mm", "10"])
     assert code == 0, capsys.readouterr().err
-    with AnyReader([out / "mapping"]) as reader:
-        counts = {c.topic: c.msgcount for c in reader.connections}
-    assert counts["/camera/camera/color/image_raw"] == 6
-    assert counts["/camera/camera/aligned_depth_to_color/image_raw"] == 6
+    mapping = list(RGBDBagReader(out / "mapping"))
+    query = list(RGBDBagReader(out / "query", BagReadConfig(ground_truth_topic=GROUND_TRUTH)))
+    assert (len(mapping), len(query)) == (6, 4)
+    scene = DemoScene(DemoSceneConfig(seed=5, **SMALL))
+    for frames, poses, first in ((mapping, mapping_poses(6), 0),
+                                 (query, query_poses(4), scene.query_frames_first_index(6))):
+        for i, (frame, pose) in enumerate(zip(frames, poses)):
+            np.testing.assert_allclose(frame.world_from_camera, pose, atol=1e-6)
+            color, depth = scene.render(pose, noise_seed=first + i)
+            np.testing.assert_array_equal(frame.color, color)
+            np.testing.assert_allclose(frame.depth, depth, atol=0.0011)
+            assert frame.camera.fx == pytest.approx(615.0 / 4)
     with AnyReader([out / "query"]) as reader:
-        truth = [c for c in reader.connections if c.topic == "/ground_truth/pose"]
-        poses = [reader.deserialize(raw, c.msgtype).pose
-                 for c, _, raw in reader.messages(connections=truth)]
-    assert len(poses) == 4
-    for message, expected in zip(poses, query_poses(4)):
-        position = message.position
-        np.testing.assert_allclose([position.x, position.y, position.z], expected[:3, 3],
-                                   atol=1e-9)
+        tf_parents = {c.topic: c.msgcount for c in reader.connections}
+    assert tf_parents[GROUND_TRUTH] == 4
     assert cli_main(["make-scene", str(out), "--mapping-frames", "2", "--query-frames", "2"]) == 2
     assert "already exists" in capsys.readouterr().err

@@ -228,7 +228,11 @@ class DemoScene:
     def mapping_frames(self) -> Iterator[RGBDFrame]:
         return self.frames(self.mapping_poses(), "mapping")
 
+    def query_frames_first_index(self, mapping_frames: int | None = None) -> int:
+        """Query frames are numbered (stamps, image noise) from here: 10 s after mapping ends,
+        like a later recording."""
+        count = self.config.mapping_frames if mapping_frames is None else mapping_frames
+        return count + int(self.config.frame_rate_hz * 10)
+
     def query_frames(self) -> Iterator[RGBDFrame]:
-        # Query stamps start after the mapping run, like a later recording.
-        return self.frames(self.query_poses(), "query", first_index=self.config.mapping_frames
-                           + int(self.config.frame_rate_hz * 10))
+        return self.frames(self.query_poses(), "query", self.query_frames_first_index())
