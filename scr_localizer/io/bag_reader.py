@@ -455,6 +455,8 @@ class RGBDBagReader:
             self._color_from_depth = self.tf_tree.lookup(
                 self.color_frame_id, depth_frame, None, tolerance_s=1e9
             )
+            if np.allclose(self._color_from_depth, np.eye(4), rtol=0.0, atol=1e-12):
+                self._color_from_depth = None  # same viewpoint (e.g. 7-Scenes): skip the transform
 
     def _tree_from_pose_topic(self, topic, samples, static_edges) -> TfTree:
         tree = TfTree(cache_time_s=None)
@@ -613,6 +615,16 @@ class RGBDBagReader:
         return len(self._plans)
 
     @property
+    def color_camera(self) -> PinholeCamera:
+        """The colour camera (of the first CameraInfo; frames carry the one valid at their stamp)."""
+        return self._color_cameras[0][1]
+
+    @property
+    def registers_depth(self) -> bool:
+        """True when depth comes in its own camera and is registered into colour while reading."""
+        return bool(self.depth_topic) and self._register
+
+    @property
     def stamps_ns(self) -> list[int]:
         return [p.stamp_ns for p in self._plans]
 
@@ -673,3 +685,49 @@ class RGBDBagReader:
                 return
         for k in sorted(ready):
             yield ready[k]
+
+
+@dataclass
+class BagSummary:
+    """What `scr-localizer inspect` shows: storage, duration and topics of a bag, and its TF tree."""
+
+    path: Path
+    duration_s: float
+    message_count: int
+    topics: dict[str, tuple[str, int]]  # topic -> (type, message count)
+    tf_tree: TfTree
+
+
+def summarize_bag(path: str | Path) -> BagSummary:
+    """Topics with counts and the TF tree from /tf and /tf_static (reads only the TF topics)."""
+    path = Path(path)
+    reader = open_bag(path)
+    try:
+        topics = {
+            topic: (info.msgtype or "?", info.msgcount) for topic, info in reader.topics.items()
+        }
+        tree = TfTree(cache_time_s=None)
+        connections = [
+            c for c in reader.connections
+            if c.topic in ("/tf", "/tf_static") and c.msgtype == TF_MESSAGE
+        ]
+        for connection, _, raw in reader.messages(connections=connections):
+            static = connection.topic == "/tf_static"
+            for t in reader.deserialize(raw, connection.msgtype).transforms:
+                tree.add_transform(
+                    t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
+                    _transform_matrix(t.transform), static,
+                )
+        return BagSummary(
+            path=path,
+            duration_s=reader.duration * 1e-9,
+            message_count=reader.message_count,
+            topics=topics,
+            tf_tree=tree,
+        )
+    except ScrLocalizerError:
+        raise
+    except Exception as exc:
+        raise _corrupt(path, exc) from None
+    finally:
+        reader.close()
