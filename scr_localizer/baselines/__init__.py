@@ -1,0 +1,1 @@
+"""Classical localizers the scene coordinate regression is measured against."""
