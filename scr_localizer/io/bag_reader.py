@@ -23,6 +23,7 @@ from scr_localizer.geometry.tf_tree import TfTree
 from scr_localizer.geometry.transforms import pose_from_translation_quaternion
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.io.images import (
+    COLOR_ENCODINGS,
     camera_from_camera_info,
     decode_compressed,
     decode_compressed_depth,
@@ -204,7 +205,8 @@ def open_bag(path: Path):
     except Exception as exc:  # rosbags raises several types for broken files
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise ScrLocalizerError(
-            f"cannot open bag '{path}': it is truncated, corrupt or not a bag ({detail[:200]})"
+            f"cannot open bag '{path}': it is truncated, corrupt or not a bag ({detail[:200]}); "
+            "an interrupted recording can be repaired with `mcap recover` or `ros2 bag reindex`"
         ) from None
     return reader
 
@@ -555,6 +557,11 @@ class RGBDBagReader:
         try:
             if hasattr(msg, "format"):
                 return decode_compressed(msg.format, msg.data)
+            if msg.encoding not in COLOR_ENCODINGS:
+                raise ScrLocalizerError(
+                    f"unsupported colour encoding '{msg.encoding}'; expected one of "
+                    f"{', '.join(COLOR_ENCODINGS)} (or a jpeg/png CompressedImage)"
+                )
             return decode_image(
                 msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
             )
