@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.transforms import pose_error, pose_from_translation_quaternion
 
 DIAGNOSTIC_ERROR = 2
@@ -182,32 +183,45 @@ def _diagnostic_number(values: dict[str, str], *needles: str) -> float | None:
     return None
 
 
+def _estimate_via_tf(transforms_at_stamp, bag_tf, camera_frame: str, stamp: int):
+    """map_from_camera = map_from_X (published by the node) · X_from_camera (the bag's TF)."""
+    for transform in transforms_at_stamp:
+        try:
+            child_from_camera = bag_tf.lookup(transform.child, camera_frame, stamp, 0.05)
+        except Exception:  # noqa: BLE001 - no link from this child: try the next one
+            continue
+        return transform.parent_from_child @ child_from_camera
+    return None
+
+
 def frame_records(
     recording: Recording,
     image_stamps_ns: list[int],
     truth: dict[int, np.ndarray],
     publish_wall_s: dict[int, float] | None = None,
     truth_tolerance_s: float = 0.01,
-    body_from_camera: np.ndarray | None = None,
     bag_tf=None,
     camera_frame: str = "",
+    estimate_from: str = "pose",
 ):
     """One FrameRecord per colour image of the bag (stamp order).
 
-    A frame is localized when the node published `~/pose` with its image stamp. The estimate is
-    `map_from_body · body_from_camera` (identity when the node reports the camera itself).
-    Latency is the wall time from publishing the image (or /clock reaching its stamp) to the
-    fix's arrival. Returns (records, tf_consistency_cm): the largest gap between `~/pose` and
-    the TF the node published (map -> X, composed with the bag's X -> camera) at fix stamps,
-    None when it could not be checked.
+    A frame is localized when the node published `~/pose` with its image stamp. The estimate
+    comes from `~/pose` (estimate_from="pose"; the node must report the camera itself, i.e.
+    base_frame "") or from the TF it published with that stamp, map -> X, composed with the
+    bag's X -> camera (estimate_from="tf"; works for any base_frame). Latency is the wall time
+    from publishing the image (or /clock reaching its stamp) to the fix's arrival.
+    Returns (records, tf_vs_pose_max_gap_cm): the largest gap between the two estimates, None
+    when it could not be checked.
     """
     from scr_localizer.evaluation.metrics import FrameRecord
 
-    body_from_camera = np.eye(4) if body_from_camera is None else body_from_camera
     fixes = {fix.stamp_ns: fix for fix in recording.fixes}
     truth_stamps = sorted(truth)
     tolerance_ns = int(truth_tolerance_s * 1e9)
-    transforms = {(t.stamp_ns, t.child): t for t in recording.transforms}
+    transforms: dict[int, list[RecordedTransform]] = {}
+    for transform in recording.transforms:
+        transforms.setdefault(transform.stamp_ns, []).append(transform)
     records, tf_gaps = [], []
     for stamp in sorted(image_stamps_ns):
         truth_index = _nearest(truth_stamps, stamp, tolerance_ns)
@@ -215,26 +229,21 @@ def frame_records(
         fix = fixes.get(stamp)
         estimate, latency, covariance = None, float("nan"), None
         if fix is not None:
-            estimate = fix.map_from_body @ body_from_camera
             covariance = fix.covariance
+            via_tf = None
+            if bag_tf is not None and camera_frame:
+                via_tf = _estimate_via_tf(transforms.get(stamp, []), bag_tf, camera_frame, stamp)
+            if via_tf is not None and estimate_from == "pose":
+                tf_gaps.append(100.0 * pose_error(via_tf, fix.map_from_body)[0])
+            estimate = via_tf if estimate_from == "tf" else fix.map_from_body
             sent = (publish_wall_s or {}).get(stamp)
             if sent is None:
                 sent = recording.wall_time_at_sim(stamp)
             if sent is not None:
                 latency = 1000.0 * (fix.wall_time_s - sent)
-            if bag_tf is not None and camera_frame:
-                for (tf_stamp, child), transform in transforms.items():
-                    if tf_stamp != stamp:
-                        continue
-                    try:
-                        child_from_camera = bag_tf.lookup(child, camera_frame, stamp, 0.05)
-                    except Exception:  # noqa: BLE001 - consistency check only
-                        continue
-                    via_tf = transform.parent_from_child @ child_from_camera
-                    tf_gaps.append(100.0 * pose_error(via_tf, estimate)[0])
         records.append(FrameRecord(
             stamp_ns=int(stamp),
-            success=fix is not None,
+            success=estimate is not None,
             estimate_world_from_camera=estimate,
             truth_world_from_camera=truth_pose,
             inlier_count=0,
@@ -248,26 +257,39 @@ def frame_records(
 
 def online_extras(recording: Recording, records, publish_wall_s: dict[int, float] | None,
                   start_wall_s: float | None = None) -> dict:
-    """frames_dropped and sustained_rate_hz from what the node answered (and said it dropped)."""
+    """frames_dropped and sustained_rate_hz.
+
+    frames_dropped: frames the node never ran the localizer on (superseded by a newer frame,
+    stale, unsynchronized or lost in transport) = frames - the node's `frames_processed`
+    diagnostic; without diagnostics, frames without a fix. sustained_rate_hz: frames the node
+    processed per wall second, from the first image sent to the last fix received.
+    """
     diagnostics = recording.node_diagnostics()
-    reported_dropped = _diagnostic_number(diagnostics, "drop")
+    processed = _diagnostic_number(diagnostics, "frames_processed")
     answered = sum(1 for r in records if r.success)
-    without_output = len(records) - answered
-    dropped = int(reported_dropped) if reported_dropped is not None else without_output
+    without_fix = len(records) - answered
+    if processed is None:
+        processed = answered
+    processed = int(min(max(processed, answered), len(records)))
     wall = [f.wall_time_s for f in recording.fixes]
     if start_wall_s is None and publish_wall_s:
         start_wall_s = min(publish_wall_s.values())
     if start_wall_s is None and recording.clock:
         start_wall_s = recording.clock[0][1]
     rate = None
-    processed = max(len(records) - dropped, answered)
-    if wall and start_wall_s is not None and max(wall) > start_wall_s and processed > 1:
+    if wall and start_wall_s is not None and max(wall) > start_wall_s and processed > 0:
         rate = processed / (max(wall) - start_wall_s)
-    return {
-        "frames_dropped": dropped,
-        "frames_without_fix": without_output,
+    extras = {
+        "frames_dropped": len(records) - processed,
+        "frames_processed": processed,
+        "frames_without_fix": without_fix,
         "sustained_rate_hz": rate,
     }
+    for name in ("superseded", "stale", "failed", "rejected_input"):
+        value = _diagnostic_number(diagnostics, f"frames_{name}")
+        if value is not None:
+            extras[f"node_frames_{name}"] = int(value)
+    return extras
 
 
 __all__ = [
@@ -278,3 +300,83 @@ __all__ = [
     "frame_records",
     "online_extras",
 ]
+
+
+@dataclass
+class RecordConfig:
+    """`scr-localizer record-poses`: listen next to `ros2 bag play --clock` and the node."""
+
+    pose_topic: str = "/localize_node/pose"
+    map_frame: str = "map"
+    color_topic: str = "/camera/camera/color/image_raw"
+    ground_truth_topic: str = "/ground_truth/pose"
+    estimate_from: str = "tf"  # "tf": map -> odom + the bag's odometry; "pose": ~/pose is the camera
+    idle_timeout_s: float = 5.0  # stop this long after /clock passed the bag's end (or stalled)
+    max_duration_s: float | None = None
+    truth_tolerance_s: float = 0.01
+
+
+def record_poses(bag_path, config: RecordConfig | None = None, progress=None):
+    """Record the node's fixes while someone else plays `bag_path`, then score them.
+
+    Stops when /clock has passed the bag's end and nothing new arrived for idle_timeout_s, on
+    Ctrl-C, or after max_duration_s. Returns (records, summary) like `replay`.
+    """
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    from scr_localizer.evaluation.metrics import summarize
+    from scr_localizer.evaluation.replay import ReplayConfig, read_bag_summary
+
+    config = config or RecordConfig()
+    say = progress or (lambda text: None)
+    bag = read_bag_summary(bag_path, ReplayConfig(color_topic=config.color_topic,
+                                                  ground_truth_topic=config.ground_truth_topic))
+    if bag.truth_frame is not None and bag.truth_frame != config.map_frame.lstrip("/"):
+        raise ScrLocalizerError(
+            f"the ground truth of bag '{bag_path}' is in frame '{bag.truth_frame}' but the map "
+            f"frame is '{config.map_frame}'; expected the same fixed frame (--map-frame)"
+        )
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    executor = SingleThreadedExecutor(context=context)
+    node = rclpy.create_node("scr_pose_recorder", context=context)
+    recorder = PoseRecorder(node, config.pose_topic, config.map_frame, record_clock=True)
+    executor.add_node(node)
+    start = time.monotonic()
+    say(f"recording {config.pose_topic} and /tf; play the bag now (ros2 bag play --clock)")
+    try:
+        last_count, last_change = 0, time.monotonic()
+        while True:
+            executor.spin_once(timeout_sec=0.1)
+            snapshot = recorder.snapshot()
+            count = len(snapshot.fixes) + len(snapshot.clock)
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            finished = snapshot.clock and snapshot.clock[-1][0] >= bag.end_ns
+            idle = time.monotonic() - last_change > config.idle_timeout_s
+            if snapshot.clock and idle and (finished or snapshot.fixes):
+                break
+            if config.max_duration_s and time.monotonic() - start > config.max_duration_s:
+                break
+    except KeyboardInterrupt:
+        say("stopped by Ctrl-C")
+    finally:
+        recording = recorder.snapshot()
+        executor.shutdown(timeout_sec=1.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    records, gap = frame_records(recording, bag.image_stamps_ns, bag.truth, None,
+                                 config.truth_tolerance_s, bag_tf=bag.tf,
+                                 camera_frame=bag.camera_frame, estimate_from=config.estimate_from)
+    extras = online_extras(recording, records, None)
+    latencies = [r.latency_ms for r in records if r.success and np.isfinite(r.latency_ms)]
+    extras.update({
+        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
+        "rate_hz": extras["sustained_rate_hz"],
+        "inlier_count_median": None,
+        "mode": "record-poses",
+        "tf_vs_pose_max_gap_cm": gap,
+    })
+    return records, summarize(records, extra=extras)

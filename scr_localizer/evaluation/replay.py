@@ -48,7 +48,7 @@ class ReplayConfig:
     drain_timeout_s: float = 30.0
     quiet_period_s: float = 3.0
     truth_tolerance_s: float = 0.01
-    node_command: list[str] | None = None  # default: this Python's `scr-localizer localize-node`
+    node_command: list[str] | None = None  # default: this Python's scr_localizer.ros.localize_node
     log_dir: str | None = None  # where the node's output goes (default: a temp folder)
 
 
@@ -226,6 +226,8 @@ class _Player:
         self.clock = node.create_publisher(Clock, "/clock", 10)
         self._clock_cls = Clock
         self._static = self._merged_static(bag.static_transforms_raw)
+        self._last_clock_ns = 0
+        self._anchor = (bag.start_ns, time.monotonic(), 0.0, None)
 
     @staticmethod
     def _merged_static(raw_messages):
@@ -243,9 +245,22 @@ class _Player:
         self.tf_static.publish(self._static)
 
     def publish_clock(self, stamp_ns: int):
+        stamp_ns = max(int(stamp_ns), self._last_clock_ns)  # sim time never runs backwards
+        self._last_clock_ns = stamp_ns
         msg = self._clock_cls()
-        msg.clock.sec, msg.clock.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+        msg.clock.sec, msg.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
         self.clock.publish(msg)
+
+    def run_clock(self, anchor_ns: int, speed: float, limit_ns: int | None = None) -> None:
+        """From now on, `tick()` publishes anchor + elapsed wall time x speed (capped)."""
+        self._anchor = (anchor_ns, time.monotonic(), speed, limit_ns)
+        self.tick()
+
+    def tick(self) -> None:
+        """Keep sim time moving while waiting, so the node's timers (diagnostics) run."""
+        anchor_ns, anchor_wall, speed, limit_ns = self._anchor
+        value = anchor_ns + int((time.monotonic() - anchor_wall) * speed * 1e9)
+        self.publish_clock(value if limit_ns is None else min(value, limit_ns))
 
 
 def _tail(path: Path, lines: int = 200) -> list[str]:
@@ -288,6 +303,8 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
         "base_frame": "",
         "color_topic": config.color_topic,
         "use_sim_time": True,
+        # Sim-time period: about 0.5 s of wall time at this playback rate.
+        "diagnostics_period_s": max(0.05, 0.5 * config.rate),
         **config.node_parameters,
     }
     if not any(t.endswith("depth") or "depth" in t for t in bag.topics) and \
@@ -305,7 +322,7 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
     env.setdefault("ROS_LOG_DIR", str(log_dir / "ros_log"))
     node_log = log_dir / "localize_node.log"
     command = list(config.node_command or
-                   [sys.executable, "-m", "scr_localizer.cli", "localize-node"])
+                   [sys.executable, "-m", "scr_localizer.ros.localize_node"])
     command += ["--ros-args", "-r", f"__node:={NODE_NAME}"]
     for name, value in parameters.items():
         command += ["-p", f"{name}:={_parameter_text(value)}"]
@@ -337,14 +354,18 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
         spinner.start()
         for skipped in player.skipped:
             say(f"not replaying {skipped}: message type not available here")
-        player.publish_clock(bag.start_ns)
+        # Pre-roll: sim time runs at wall speed up to just before the bag's start while the node
+        # loads its map; its timers (diagnostics) need a moving clock.
+        preroll_ns = int(config.startup_timeout_s * 1e9) + 10**9
+        player.run_clock(bag.start_ns - preroll_ns, 1.0, bag.start_ns - 1)
         player.publish_static()
-        _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player,
-                       bag.start_ns)
+        _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player)
         say(f"node ready; playing {len(bag.image_stamps_ns)} frames at rate {config.rate:g}")
         publish_wall, start_wall = _play(bag_path, bag, player, config, child, node_log)
         say("bag finished; waiting for the last fixes")
-        _drain(recorder, child, config, len(bag.image_stamps_ns), player, bag.end_ns)
+        player.run_clock(bag.end_ns, config.rate)
+        _drain(recorder, child, config, len(bag.image_stamps_ns), player)
+        _wait_for_fresh_diagnostics(recorder, child, player)
         recording = recorder.snapshot()
     finally:
         _stop_child(child)
@@ -387,15 +408,14 @@ def _check_alive(child, node_log: Path) -> None:
         )
 
 
-def _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player,
-                   start_ns) -> None:
+def _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, player) -> None:
     """Until the node subscribes to the colour topic, offers ~/pose and its diagnostics say
     it has a map (level below ERROR), re-sending /clock so its sim time starts at the bag."""
     deadline = time.monotonic() + config.startup_timeout_s
     matched_at = None
     while time.monotonic() < deadline:
         _check_alive(child, node_log)
-        player.publish_clock(start_ns)
+        player.tick()
         subscribed = player_node.count_subscribers(config.color_topic) > 0
         offering = player_node.count_publishers(pose_topic) > 0
         if subscribed and offering:
@@ -403,9 +423,12 @@ def _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, p
             levels = [d[1] for d in recorder.snapshot().diagnostics]
             # Ready when it says it is not in ERROR (no map); nodes without /diagnostics: 10 s.
             if (levels and levels[-1] < 2) or time.monotonic() - matched_at > 10.0:
-                time.sleep(1.0)  # let the remaining endpoints (depth, info, tf) match too
+                settle = time.monotonic() + 1.0  # let the other endpoints (depth, info) match
+                while time.monotonic() < settle:
+                    player.tick()
+                    time.sleep(0.05)
                 return
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise ScrLocalizerError(
         f"the localization node did not become ready within {config.startup_timeout_s:.0f} s "
         f"(subscribed to {config.color_topic}, offering {pose_topic}, diagnostics below ERROR): "
@@ -420,6 +443,7 @@ def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, chil
     publish_wall: dict[int, float] = {}
     try:
         connections = [c for c in reader.connections if c.topic in player.publishers]
+        player.run_clock(bag.start_ns, config.rate)
         start_wall = time.monotonic()
         last_clock = -1.0
         for index, (connection, stamp_ns, raw) in enumerate(
@@ -430,8 +454,8 @@ def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, chil
                 if now >= target:
                     break
                 if now - last_clock >= 0.025:
-                    sim = bag.start_ns + int((now - start_wall) * config.rate * 1e9)
-                    player.publish_clock(min(sim, stamp_ns))
+                    player.publish_clock(min(
+                        bag.start_ns + int((now - start_wall) * config.rate * 1e9), stamp_ns))
                     last_clock = now
                 time.sleep(min(0.005, target - now))
             player.publish_clock(stamp_ns)
@@ -445,12 +469,12 @@ def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, chil
     return publish_wall, start_wall
 
 
-def _drain(recorder, child, config, frames, player, end_ns) -> None:
+def _drain(recorder, child, config, frames, player) -> None:
     """Wait until every frame has an answer, or nothing new arrived for `quiet_period_s`."""
     play_end = time.monotonic()
     deadline = play_end + config.drain_timeout_s
     while time.monotonic() < deadline and child.poll() is None:
-        player.publish_clock(end_ns)
+        player.tick()
         snapshot = recorder.snapshot()
         if len({f.stamp_ns for f in snapshot.fixes}) >= frames:
             return
@@ -460,6 +484,17 @@ def _drain(recorder, child, config, frames, player, end_ns) -> None:
         if time.monotonic() - reference > config.quiet_period_s:
             return
         time.sleep(0.1)
+
+
+def _wait_for_fresh_diagnostics(recorder, child, player, timeout_s=3.0) -> None:
+    """The node's final counters (frames processed, superseded, stale) come with /diagnostics."""
+    seen = len(recorder.snapshot().diagnostics)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and child.poll() is None:
+        player.tick()
+        if len(recorder.snapshot().diagnostics) > seen:
+            return
+        time.sleep(0.05)
 
 
 def _stop_child(child) -> None:
