@@ -259,15 +259,21 @@ def _plot_over_time(records, path: Path) -> None:
                       transform=axis.transAxes)
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
-    axes[2].plot(seconds, inliers, ".-", color="tab:green", markersize=3, linewidth=0.8,
-                 label="inliers")
+    if len(inliers) and not (inliers > 0).any():
+        # Online runs see only what the node publishes; per-frame inliers are not among it.
+        axes[2].text(0.5, 0.5, "inlier counts not recorded", ha="center", va="center",
+                     transform=axes[2].transAxes)
+    else:
+        axes[2].plot(seconds, inliers, ".-", color="tab:green", markersize=3, linewidth=0.8,
+                     label="inliers")
     if (~success).any():
         axes[2].scatter(seconds[~success], inliers[~success], marker="x", color="tab:red",
                         s=20, label="not localized", zorder=3)
     axes[2].set_ylabel("inlier count")
     axes[2].set_xlabel("time since first frame [s]")
     axes[2].grid(True, alpha=0.3)
-    axes[2].legend(loc="best")
+    if axes[2].get_legend_handles_labels()[0]:
+        axes[2].legend(loc="best")
     axes[0].set_title("Errors and inliers over time")
     figure.tight_layout()
     _save_figure(figure, path)
