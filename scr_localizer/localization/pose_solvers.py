@@ -225,9 +225,13 @@ def estimate_pose_rgb(
     scene_xyz: np.ndarray,
     camera: PinholeCamera,
     config: PnPConfig | None = None,
+    measured_depth: np.ndarray | None = None,
 ) -> PoseEstimate:
     """Pose from 2D–3D correspondences: PoseLib LO-RANSAC on a subset, re-scoring all points,
-    then Gauss-Newton on the inliers (full camera model: points are undistorted first)."""
+    then Gauss-Newton on the inliers (full camera model: points are undistorted first).
+
+    With `measured_depth` (N metres, <= 0 where unknown) the refinement also fits the depth of
+    each inlier (hypotheses still come from 2D–3D RANSAC)."""
     config = config or PnPConfig()
     count = len(pixels)
     if count < 4:
@@ -268,6 +272,7 @@ def estimate_pose_rgb(
     if np.count_nonzero(inliers) >= 6:
         pose, covariance = refine_pose(
             pose, image_points[inliers], scene[inliers], camera,
+            measured_depth=None if measured_depth is None else measured_depth[inliers],
             iterations=config.refine_iterations,
         )
         inliers = _reprojection_inliers(pose, image_points, scene, camera, threshold)

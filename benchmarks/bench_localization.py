@@ -1,0 +1,263 @@
+"""Relocalization on redkitchen: accuracy (RGB vs RGB-D solvers), timings, covariance
+calibration and failure detection.
+
+    python -m benchmarks.bench_localization [--quick] [--map PATH] [--device cpu]
+
+Map: even 50-frame blocks of redkitchen (trained once with the mapping CPU preset and cached as
+benchmarks/results/redkitchen_cpu.scrmap); queries: the odd blocks (all 500, --quick: every 10th).
+Solvers are compared on the same regression output of each frame; timings come from a separate
+end-to-end pass of the default configuration. Writes benchmarks/results/localization.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_MAP = RESULTS / "redkitchen_cpu.scrmap"
+REDKITCHEN = Path(os.environ.get(
+    "SCR_REDKITCHEN", Path(__file__).resolve().parents[2] / "shared" / "data" / "redkitchen"))
+SOLVERS = ("pnp", "pnp+depth", "joint", "kabsch")
+
+
+def get_map(path: Path, train: bool):
+    from scr_localizer.io.seven_scenes import interleaved_split, iter_frames
+    from scr_localizer.mapping.trainer import preset, train_map
+    from scr_localizer.model.map_file import load_map, save_map
+
+    if path.exists() and not train:
+        return load_map(path)
+    mapping, _ = interleaved_split(1000)
+    start = time.perf_counter()
+    frames = list(iter_frames(REDKITCHEN, mapping))
+    scene_map = train_map(frames, preset("cpu"), source="redkitchen even 50-frame blocks")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_map(scene_map, path)
+    print(f"trained {path} in {time.perf_counter() - start:.0f} s")
+    return scene_map
+
+
+def _record(frame, result, timings=None):
+    from scr_localizer.evaluation.metrics import FrameRecord
+
+    return FrameRecord(
+        stamp_ns=frame.stamp_ns, success=result.success,
+        estimate_world_from_camera=result.world_from_camera if result.success else None,
+        truth_world_from_camera=frame.world_from_camera, inlier_count=result.inlier_count,
+        inlier_ratio=result.inlier_ratio,
+        latency_ms=(timings or result.timings_ms).get("total", 0.0),
+        timings_ms=timings or result.timings_ms,
+        covariance=result.covariance if result.success else None,
+    )
+
+
+def calibrate_scale(records, target=95.0):
+    """The covariance scale for which `target` % of per-axis position errors lie inside 2 sigma."""
+    ratios = []
+    for r in records:
+        if r.covariance is None or r.translation_error_m is None:
+            continue
+        sigma = np.sqrt(np.diag(r.covariance)[:3])
+        delta = r.estimate_world_from_camera[:3, 3] - r.truth_world_from_camera[:3, 3]
+        ratios.extend(np.abs(delta) / (2 * sigma))
+    if not ratios:
+        return None
+    return float(np.percentile(ratios, target) ** 2)
+
+
+def shuffled(color, rng):
+    flat = color.reshape(-1, 3).copy()
+    rng.shuffle(flat)
+    return flat.reshape(color.shape)
+
+
+def synthetic_images(shape, rng):
+    h, w = shape[:2]
+    noise = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[0:h, 0:w]
+    checker = (((yy // 40) + (xx // 40)) % 2 * 255).astype(np.uint8)
+    gradient = (xx * 255 // w).astype(np.uint8)
+    return {
+        "uniform noise": noise,
+        "checkerboard": np.repeat(checker[..., None], 3, axis=2),
+        "gradient": np.repeat(gradient[..., None], 3, axis=2),
+        "grey": np.full((h, w, 3), 128, np.uint8),
+    }
+
+
+def table(rows, header):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from scr_localizer.evaluation.metrics import summarize, write_json
+    from scr_localizer.io.seven_scenes import interleaved_split, iter_frames
+    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every 10th query frame only")
+    parser.add_argument("--map", type=Path, default=DEFAULT_MAP)
+    parser.add_argument("--train", action="store_true", help="retrain the cached map")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
+    args = parser.parse_args(argv)
+    if not (REDKITCHEN / "frame-000000.color.jpg").exists():
+        print(f"redkitchen not found at {REDKITCHEN}; set SCR_REDKITCHEN")
+        return 1
+    scene_map = get_map(args.map, args.train)
+    _, queries = interleaved_split(1000)
+    step = args.step or (10 if args.quick else 1)
+    queries = queries[::step]
+    frames = list(iter_frames(REDKITCHEN, queries))
+    print(f"{len(frames)} query frames, torch threads {torch.get_num_threads()}, "
+          f"map {args.map.name}")
+
+    default = LocalizerConfig()
+    # One regression of all cells; each variant takes the default subset of it.
+    full = Localizer(scene_map, replace(default, max_correspondences=0), device=args.device)
+    sub = Localizer(scene_map, default, device=args.device)
+    rows_selected = None
+    records: dict[str, list] = {}
+    raw: dict[str, list] = {}
+    unscaled = replace(default, covariance_scale=1.0, min_inliers=0, min_inlier_ratio=0.0,
+                       max_position_std_m=1e9, max_rotation_std_deg=1e9)
+    variants = {f"{s} ({n})": (s, n) for s in SOLVERS for n in ("all cells", "subset")}
+    for frame in frames:
+        pixels_all, scene_all = full.regress(frame.color)
+        if rows_selected is None:
+            layout = sub._layout(frame.camera.width, frame.camera.height)
+            rows_selected = layout["selected"].cpu().numpy()
+        for name, (solver, cells) in variants.items():
+            if cells == "all cells" and solver not in ("pnp", "pnp+depth"):
+                continue
+            pixels, scene = (pixels_all, scene_all) if cells == "all cells" else (
+                pixels_all[rows_selected], scene_all[rows_selected])
+            localizer = full if cells == "all cells" else sub
+            localizer.config = replace(default, depth_solver=solver)
+            depth = None if solver == "pnp" else frame.depth
+            result = localizer.solve(pixels, scene, frame.camera, depth)
+            records.setdefault(name, []).append(_record(frame, result))
+            # The same pose with no success gate and no covariance scale: calibration input.
+            localizer.config = replace(unscaled, depth_solver=solver)
+            raw.setdefault(name, []).append(_record(frame, localizer.solve(
+                pixels, scene, frame.camera, depth)))
+    accuracy_rows, results = [], {}
+    for name, recs in records.items():
+        summary = summarize(recs)
+        ungated = summarize(raw[name])
+        scale = calibrate_scale(raw[name])
+        solve_ms = np.mean([r.timings_ms.get("ransac", 0) + r.timings_ms.get("refinement", 0)
+                            for r in recs])
+        results[name] = {"gated": summary, "ungated": ungated, "covariance_scale_95": scale}
+        accuracy_rows.append([
+            name, f"{summary['median_translation_cm']:.2f}", f"{summary['median_rotation_deg']:.2f}",
+            f"{summary['pct_10cm_5deg']:.1f}", f"{summary['pct_5cm_5deg']:.1f}",
+            f"{summary['pct_2cm_2deg']:.1f}", f"{summary['pct_1cm_1deg']:.1f}",
+            f"{summary['pct_localized']:.1f}", f"{ungated['pct_5cm_5deg']:.1f}",
+            f"{solve_ms:.1f}",
+            f"{(summary['covariance_calibration'] or {}).get('pct_position_within_2sigma') or 0:.0f}",
+            f"{scale:.1f}" if scale else "n/a",
+        ])
+    print("\n## Accuracy (same regression per frame; subset = default "
+          f"{default.max_correspondences} cells)\n")
+    print(table(accuracy_rows, [
+        "solver", "median cm", "median deg", "10cm/5°", "5cm/5°", "2cm/2°", "1cm/1°",
+        "localized %", "5cm/5° ungated", "solver ms", "pos in 2σ %", "cov scale for 95%"]))
+
+    # End-to-end timings of the default configuration (RGB and RGB-D), as a user runs it.
+    timing_rows, timing_results = [], {}
+    for label, use_depth in (("RGB", False), ("RGB-D", True)):
+        localizer = Localizer(scene_map, default, device=args.device)
+        localizer.localize(frames[0].color, frames[0].camera)  # warm-up
+        recs = []
+        start = time.perf_counter()
+        for frame in frames:
+            result = localizer.localize(frame.color, frame.camera,
+                                        frame.depth if use_depth else None)
+            recs.append(_record(frame, result))
+        elapsed = time.perf_counter() - start
+        summary = summarize(recs)
+        stages = summary["timings_ms_mean"]
+        timing_results[label] = {"summary": summary, "frames_per_s": len(frames) / elapsed}
+        timing_rows.append([
+            f"{label} ({result.solver})",
+            *(f"{stages.get(s, 0):.1f}" for s in
+              ("preprocess", "encoder", "head", "ransac", "refinement", "total")),
+            f"{summary['latency_ms_p95']:.1f}", f"{len(frames) / elapsed:.1f}",
+            f"{summary['pct_5cm_5deg']:.1f}",
+        ])
+    print(f"\n## Default pipeline, end to end ({localizer.device}, "
+          f"{torch.get_num_threads()} threads; machine shared, timings pessimistic)\n")
+    print(table(timing_rows, ["mode", "preprocess ms", "encoder ms", "head ms", "ransac ms",
+                              "refinement ms", "total ms", "p95 ms", "frames/s", "5cm/5°"]))
+
+    calibration_rows = []
+    for label, item in timing_results.items():
+        cal = item["summary"]["covariance_calibration"]
+        calibration_rows.append([
+            label, cal["frames"], f"{cal['pct_position_within_2sigma']:.1f}",
+            f"{cal['pct_rotation_within_2sigma']:.1f}",
+            f"{cal['error_std_rank_correlation']:.2f}" if cal["error_std_rank_correlation"]
+            is not None else "n/a",
+            f"{cal['median_position_std_cm']:.2f}",
+        ])
+    print("\n## Covariance calibration (default config, localized frames)\n")
+    print(table(calibration_rows, ["mode", "frames", "position errors in 2σ %",
+                                   "rotation errors in 2σ %", "rank corr(error, σ)",
+                                   "median σ_pos cm"]))
+
+    # Failure detection: images from no scene in the map.
+    rng = np.random.default_rng(0)
+    localizer = Localizer(scene_map, default, device=args.device)
+    failures = {}
+    tests = [(f"shuffled pixels #{i}", shuffled(f.color, rng), f) for i, f in
+             enumerate(frames[:: max(1, len(frames) // 10)][:10])]
+    tests += [(name, image, frames[0]) for name, image in
+              synthetic_images(frames[0].color.shape, rng).items()]
+    failure_rows = []
+    for label, use_depth in (("RGB", False), ("RGB-D", True)):
+        flagged = 0
+        inliers = []
+        for _name, image, frame in tests:
+            result = localizer.localize(image, frame.camera, frame.depth if use_depth else None)
+            flagged += not result.success
+            inliers.append(result.inlier_count)
+        failures[label] = {"images": len(tests), "flagged_unsuccessful": flagged,
+                           "max_inliers": int(max(inliers))}
+        failure_rows.append([label, len(tests), flagged, max(inliers)])
+    print("\n## Failure detection (10 shuffled-pixel queries + 4 synthetic images)\n")
+    print(table(failure_rows, ["mode", "images", "flagged unsuccessful", "max inliers"]))
+
+    out = {
+        "map": str(args.map), "queries": len(frames), "query_step": step,
+        "device": str(localizer.device), "threads": torch.get_num_threads(),
+        "default_config": {k: v for k, v in default.__dict__.items()
+                           if not hasattr(v, "__dict__")},
+        "solvers": results, "end_to_end": timing_results, "failure_detection": failures,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(RESULTS / "localization.json", json.loads(json.dumps(out, default=_jsonable)))
+    print(f"\nwrote {RESULTS / 'localization.json'}")
+    return 0
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

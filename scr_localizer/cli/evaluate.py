@@ -1,0 +1,65 @@
+"""`scr-localizer evaluate --map MAP --bag BAG --json OUT`: accuracy and latency on a bag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scr_localizer.cli.localize import add_bag_and_localizer_arguments, build_localizer
+
+VERB = "evaluate"
+HELP = "localize every synchronized frame of a bag and compare with its ground truth (JSON)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--map", required=True, help="map file (.scrmap)")
+    parser.add_argument("--bag", required=True, help="rosbag2 folder or .mcap/.db3 file")
+    parser.add_argument("--json", required=True, help="summary JSON to write")
+    parser.add_argument("--ground-truth", default="auto",
+                        help="'auto' (the /ground_truth/pose topic, else TF from the map's fixed "
+                        "frame), 'none', or a pose topic")
+    parser.add_argument("--report", default=None,
+                        help="also write a report folder (Markdown, plots, TUM gt/est)")
+    add_bag_and_localizer_arguments(parser)
+
+
+def run(args) -> int:
+    from scr_localizer.evaluation.metrics import summarize, write_json
+    from scr_localizer.localization.offline import localize_frames, open_query_bag
+
+    json_path = Path(args.json)
+    if not json_path.parent.is_dir():
+        from scr_localizer.errors import ScrLocalizerError
+
+        raise ScrLocalizerError(f"output folder '{json_path.parent}' does not exist; create it")
+    scene_map, localizer = build_localizer(args)
+    reader, truth_source = open_query_bag(
+        args.bag, scene_map.fixed_frame, ground_truth=args.ground_truth,
+        color_topic=args.color_topic, depth_topic="" if args.no_depth else args.depth_topic,
+        camera_info_topic=args.camera_info_topic, frame_step=args.frame_step,
+    )
+    records = localize_frames(localizer, reader, use_depth=not args.no_depth,
+                              progress=args.progress)
+    extra = {
+        "map": str(args.map),
+        "bag": str(args.bag),
+        "ground_truth_source": truth_source,
+        "depth_used": bool(reader.depth_topic) and not args.no_depth,
+        "device": str(localizer.device),
+        "read_report": reader.report.summary(),
+    }
+    summary = summarize(records, extra=extra)
+    write_json(json_path, summary)
+    if args.report:
+        from scr_localizer.evaluation.report import write_report
+
+        write_report(args.report, records, summary, title=f"Localization of {args.bag}")
+    if summary["accuracy_available"]:
+        print(f"{summary['frames']} frames: median {summary['median_translation_cm']} cm / "
+              f"{summary['median_rotation_deg']} deg, {summary['pct_5cm_5deg']:.1f} % within "
+              f"5 cm/5 deg, {summary['pct_localized']:.1f} % localized, latency p50 "
+              f"{summary['latency_ms_p50']:.1f} ms -> {json_path}")
+    else:
+        print(f"{summary['frames']} frames (no ground truth: accuracy unavailable): "
+              f"{summary['pct_localized']:.1f} % localized, latency p50 "
+              f"{summary['latency_ms_p50']:.1f} ms -> {json_path}")
+    return 0
