@@ -22,7 +22,8 @@ INFO = "/camera/camera/color/camera_info"
 
 
 def small_bag(path, color_encoding="rgb8", depth_encoding="16UC1", depth_size=(16, 12),
-              depth_offset_ns=0, with_info=True, with_static_tf=True, tf_offset_ns=0):
+              depth_offset_ns=0, with_info=True, with_static_tf=True, tf_offset_ns=0,
+              second_camera=False, color_topic=COLOR):
     messages = []
     if with_static_tf:
         messages.append(tf(10**18, "camera_link", OPTICAL, np.eye(4), static=True))
@@ -37,8 +38,11 @@ def small_bag(path, color_encoding="rgb8", depth_encoding="16UC1", depth_size=(1
             step, data = encode_image(rgb, "rgb8")
         else:  # an encoding the reader does not know, one byte per pixel
             step, data = 16, bytes(16 * 12)
-        messages.append((COLOR, "sensor_msgs/msg/Image", stamp,
+        messages.append((color_topic, "sensor_msgs/msg/Image", stamp,
                          raw_image(stamp, OPTICAL, 12, 16, color_encoding, step, data)))
+        if second_camera:
+            messages.append(("/camera2/color/image_raw", "sensor_msgs/msg/Image", stamp,
+                             raw_image(stamp, OPTICAL, 12, 16, color_encoding, step, data)))
         width, height = depth_size
         depth = np.full((height, width), 1.5, np.float32)
         if depth_encoding == "16UC1":
@@ -83,6 +87,8 @@ def test_good_bag_inspects(tmp_path, capsys):
         ("bad_encoding", ["unsupported colour encoding 'bayer_rggb8'", "rgb8, bgr8", COLOR]),
         ("bad_depth_encoding", ["unsupported depth encoding 'rgb8'", "16UC1", DEPTH]),
         ("no_camera_info", ["no CameraInfo for colour topic", "CameraInfo topics there: none"]),
+        ("ambiguous_topics", ["several possible colour topics", "/camera2/color/image_raw",
+                              "--color-topic"]),
         ("tf_link_missing", ["no TF link between 'map' and 'camera_color_optical_frame'",
                              "known frames: camera_link, map"]),
         ("depth_size", ["depth size mismatch", "8x6", "16x12"]),
@@ -112,6 +118,9 @@ def test_bad_input(tmp_path, capsys, case, needles):
         small_bag(bag, depth_encoding="rgb8")
     elif case == "no_camera_info":
         small_bag(bag, with_info=False)
+    elif case == "ambiguous_topics":
+        # two equally plausible cameras and neither has the RealSense default name
+        small_bag(bag, second_camera=True, color_topic="/camera1/color/image_raw")
     elif case == "tf_link_missing":
         small_bag(bag, with_static_tf=False)
     elif case == "depth_size":

@@ -104,7 +104,8 @@ def test_registration_moves_a_synthetic_point_to_the_right_pixel(tmp_path):
     assert frame.depth[rows[0], cols[0]] == pytest.approx(point_color[2], abs=1e-6)
 
 
-def _stream_bag(tmp_path, color_encoding, depth_encoding, pad=0, storage="sqlite3"):
+def _stream_bag(tmp_path, color_encoding, depth_encoding, pad=0, storage="sqlite3",
+                odometry=False):
     """Two 8x6 frames with padded rows, colour in `color_encoding` and depth in
     `depth_encoding`, poses from a PoseWithCovarianceStamped topic and a static extrinsic."""
     rng = np.random.default_rng(1)
@@ -134,8 +135,20 @@ def _stream_bag(tmp_path, color_encoding, depth_encoding, pad=0, storage="sqlite
                 pose=BUILD.pose_stamped(stamp, "map", world_from_base).pose,
                 covariance=np.zeros(36)),
         )
+        if odometry:
+            types = BUILD.store.types
+            pose_msg = types["nav_msgs/msg/Odometry"](
+                header=pose_msg.header, child_frame_id="base_link", pose=pose_msg.pose,
+                twist=types["geometry_msgs/msg/TwistWithCovariance"](
+                    twist=types["geometry_msgs/msg/Twist"](
+                        linear=BUILD.Vector3(x=0.0, y=0.0, z=0.0),
+                        angular=BUILD.Vector3(x=0.0, y=0.0, z=0.0)),
+                    covariance=np.zeros(36)),
+            )
+        pose_type = ("nav_msgs/msg/Odometry" if odometry
+                     else "geometry_msgs/msg/PoseWithCovarianceStamped")
         messages += [
-            ("/robot/pose", "geometry_msgs/msg/PoseWithCovarianceStamped", stamp, pose_msg),
+            ("/robot/pose", pose_type, stamp, pose_msg),
             ("/rgb/camera_info", "sensor_msgs/msg/CameraInfo", stamp, info(stamp, "optical", camera)),
             ("/rgb/image", "sensor_msgs/msg/Image", stamp,
              raw_image(stamp, "optical", 6, 8, color_encoding, pixels.shape[1], pixels)),
@@ -169,6 +182,13 @@ def test_encodings_padding_pose_topic_and_distortion(tmp_path, color_encoding, d
         assert np.abs(frame.depth - depths[k]).max() <= tolerance + 1e-7
         assert frame.depth[0, 0] == 0.0
         np.testing.assert_allclose(frame.world_from_camera, poses[k], atol=1e-9)
+
+
+def test_odometry_pose_topic_uses_its_child_frame(tmp_path):
+    bag, _, _, _, poses = _stream_bag(tmp_path, "rgb8", "16UC1", odometry=True)
+    reader = RGBDBagReader(bag, BagReadConfig(pose_topic="/robot/pose"))
+    for pose, want in zip(reader.poses, poses):
+        np.testing.assert_allclose(pose, want, atol=1e-9)
 
 
 def test_sync_tolerance_drops_and_reports(tmp_path):

@@ -155,7 +155,8 @@ def _score_depth(topic: str, msgtype: str) -> int | None:
     if msgtype == COMPRESSED and not name.endswith("compresseddepth"):
         return None
     score = 100 if topic == DEFAULT_DEPTH_TOPIC else 0
-    score += 10 if any(w in name for w in ("aligned", "registered")) else 0
+    # aligned/registered into colour: RealSense, OpenNI, Azure Kinect (depth_to_rgb) names
+    score += 10 if any(w in name for w in ("aligned", "registered", "to_rgb", "to_color")) else 0
     score += 1 if msgtype == IMAGE else 0
     return score
 
