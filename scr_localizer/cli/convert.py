@@ -14,6 +14,8 @@ HELP = "convert a 7-Scenes or TUM RGB-D folder into a ROS 2 bag (mapping or quer
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show full tracebacks instead of one-line errors")
     parser.add_argument("folder", help="dataset folder")
     parser.add_argument("out", help="output bag folder (rosbag2)")
     parser.add_argument(
@@ -117,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
             raw_depth=args.raw_depth,
             frame_rate_hz=args.fps,
         )
-        out = convert_seven_scenes(args.folder, args.out, options, write_config)
+        out = convert_seven_scenes(args.folder, args.out, options, write_config, progress=True)
     else:
         options = TumConvertOptions(camera=args.camera, max_difference_s=args.max_difference)
-        out = convert_tum(args.folder, args.out, options, write_config)
+        out = convert_tum(args.folder, args.out, options, write_config, progress=True)
     # Read the headers back: proves the bag is complete and tells the user what is in it.
     reader = RGBDBagReader(out, _read_config(args.query))
     kind = "query" if args.query else "mapping"

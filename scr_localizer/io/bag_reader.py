@@ -194,7 +194,12 @@ def open_bag(path: Path):
                 f"'{path}' is not a ROS 2 bag: it has no metadata.yaml; expected a rosbag2 "
                 "folder (as written by ros2 bag record) or a .mcap/.db3 file"
             )
-    if path.is_file() and path.suffix not in (".mcap", ".db3", ".bag"):
+    if path.is_file() and path.suffix == ".bag":
+        raise ScrLocalizerError(
+            f"'{path}' is a ROS 1 bag; expected a ROS 2 bag (convert it with `rosbags-convert "
+            f"--src {path.name} --dst OUT`)"
+        )
+    if path.is_file() and path.suffix not in (".mcap", ".db3"):
         raise ScrLocalizerError(
             f"'{path}' is not a ROS 2 bag; expected a rosbag2 folder or a .mcap/.db3 file"
         )

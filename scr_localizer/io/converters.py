@@ -123,14 +123,24 @@ def convert_seven_scenes(
     out: str | Path,
     options: SevenScenesConvertOptions | None = None,
     write_config: BagWriteConfig | None = None,
+    progress: bool = False,
 ) -> Path:
     options = options or SevenScenesConvertOptions()
     write_config = write_config or BagWriteConfig()
     config = seven_scenes_config(folder, options)
     if options.raw_depth and not options.depth_aligned:
         write_config = replace(write_config, depth_camera=config.depth_camera)
-    frames = iter_frames(folder, options.indices, config)
-    return write_rgbd_bag(out, _require_poses(frames, folder), write_config)
+    frames = _require_poses(iter_frames(folder, options.indices, config), folder)
+    if progress:
+        total = len(options.indices) if options.indices is not None else len(list_frames(folder))
+        frames = _progress(frames, total)
+    return write_rgbd_bag(out, frames, write_config)
+
+
+def _progress(frames: Iterator[RGBDFrame], total: int | None) -> Iterator[RGBDFrame]:
+    from tqdm import tqdm
+
+    yield from tqdm(frames, total=total, unit="frame", desc="converting", disable=None)
 
 
 def _require_poses(frames: Iterator[RGBDFrame], folder) -> Iterator[RGBDFrame]:
@@ -254,5 +264,9 @@ def convert_tum(
     out: str | Path,
     options: TumConvertOptions | None = None,
     write_config: BagWriteConfig | None = None,
+    progress: bool = False,
 ) -> Path:
-    return write_rgbd_bag(out, iter_tum_frames(folder, options), write_config or BagWriteConfig())
+    frames = iter_tum_frames(folder, options)
+    if progress:
+        frames = _progress(frames, None)
+    return write_rgbd_bag(out, frames, write_config or BagWriteConfig())
