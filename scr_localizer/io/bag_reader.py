@@ -351,6 +351,11 @@ class RGBDBagReader:
 
         # Poses.
         self._pose_tree = None
+        if cfg.fixed_frame and not self.camera_frame:
+            raise ScrLocalizerError(
+                f"colour images on '{self.color_topic}' and their CameraInfo have no frame_id; "
+                "set camera_frame (--camera-frame) to the TF frame of the colour camera"
+            )
         if cfg.fixed_frame:
             if pose_topic:
                 self._pose_tree = self._tree_from_pose_topic(pose_topic, pose_samples, static_edges)
