@@ -243,15 +243,29 @@ class RGBDBagReader:
         self.config = config or BagReadConfig()
         if self.config.frame_step < 1:
             raise ScrLocalizerError(f"frame_step {self.config.frame_step} must be >= 1")
+        self._open_reader = None
         reader = open_bag(self.path)
         try:
             self._prepare(reader)
         except ScrLocalizerError:
+            reader.close()
             raise
         except Exception as exc:
-            raise _corrupt(self.path, exc) from None
-        finally:
             reader.close()
+            raise _corrupt(self.path, exc) from None
+        self._open_reader = reader  # the first iteration reuses it (opening costs ~0.2 s)
+
+    def close(self) -> None:
+        """Release the bag file kept open between construction and the first iteration."""
+        reader, self._open_reader = getattr(self, "_open_reader", None), None
+        if reader is not None:
+            reader.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing left to release
+            pass
 
     # -- construction ---------------------------------------------------------------------------
     def _prepare(self, reader) -> None:
@@ -652,7 +666,9 @@ class RGBDBagReader:
         return [p.world_from_camera for p in self._plans]
 
     def __iter__(self) -> Iterator[RGBDFrame]:
-        reader = open_bag(self.path)
+        reader, self._open_reader = self._open_reader, None
+        if reader is None:
+            reader = open_bag(self.path)
         try:
             yield from self._iterate(reader)
         except ScrLocalizerError:
