@@ -83,7 +83,11 @@ class Problems:
             if last is not None and last[0] == message and now - last[1] < LOG_REPEAT_S:
                 return
             self._logged[key] = (message, now)
-        (self._logger.error if level >= ERROR else self._logger.warning)(message)
+        # rclpy wants one severity per call site, hence two calls.
+        if level >= ERROR:
+            self._logger.error(message)
+        else:
+            self._logger.warning(message)
 
     def clear(self, *keys: str) -> None:
         for key in keys:
@@ -227,6 +231,7 @@ class LocalizeNode(Node):
             self._finish_load(generation, None, "", "no map loaded: set the parameter map_path "
                               "to a map file written by the mapping node")
             return
+        self.get_logger().info(f"loading map '{path}'")
         threading.Thread(target=self._load_map_thread, args=(generation, path),
                          name="map_loader", daemon=True).start()
 
@@ -423,8 +428,37 @@ class LocalizeNode(Node):
         self.tf_broadcaster.sendTransform(transform_stamped(
             self.params["map_frame"], self.params["odom_frame"], stamp_ns, map_from_odom))
 
+    def _update_input_problems(self, counts: dict, received: dict, new_stale: int) -> None:
+        """Problems only visible over time (nothing arriving, nothing synchronizing)."""
+        p, problems = self.params, self.problems
+        if new_stale > 0:
+            problems.set("stale", WARN, f"dropped {new_stale} frame(s) older than "
+                         f"max_frame_age_s={p['max_frame_age_s']} s (clock mismatch, "
+                         "use_sim_time without /clock, or processing too slow)")
+        else:
+            problems.clear("stale")
+        if not self.enabled:
+            problems.clear("no_images", "no_camera_info", "no_depth", "no_sync")
+            return
+        conditions = {
+            "no_images": (received["color"] == 0, f"no images on {p['color_topic']} yet"),
+            "no_camera_info": (received["color"] > 0 and received["camera_info"] == 0,
+                               f"no CameraInfo received on {p['camera_info_topic']} yet"),
+            "no_depth": (not self.rgb_only and received["color"] > 0 and received["depth"] == 0,
+                         f"no depth received on {p['depth_topic']} yet (set depth_topic to '' "
+                         "for RGB-only)"),
+            "no_sync": (counts["synchronized"] == 0 and received["color"] > 0
+                        and received["camera_info"] > 0 and (self.rgb_only or received["depth"] > 0),
+                        "colour, depth and CameraInfo arrive but never synchronize within "
+                        f"sync_slop_s={p['sync_slop_s']} s; expected equal or close stamps"),
+        }
+        for key, (active, message) in conditions.items():
+            if active:
+                problems.set(key, WARN, message)
+            else:
+                problems.clear(key)
+
     def diagnostic_status(self) -> DiagnosticStatus:
-        problems = self.problems.snapshot()
         with self._stats_lock:
             counts, received = dict(self.counts), dict(self.received)
             now = time.monotonic()
@@ -436,37 +470,18 @@ class LocalizeNode(Node):
             self._last_stale_count = counts["stale"]
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
-        if new_stale > 0:
-            problems["stale"] = (WARN, f"dropped {new_stale} frame(s) older than "
-                                 f"{self.params['max_frame_age_s']} s (clock mismatch or "
-                                 "processing too slow)")
-        if self.enabled:
-            if loading and "map" not in problems:
-                problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
-            if received["color"] == 0:
-                problems.setdefault("no_input", (WARN, f"no images on {self.params['color_topic']}"))
-            elif received["camera_info"] == 0:
-                problems.setdefault("camera_info", (
-                    WARN, f"no CameraInfo received on {self.params['camera_info_topic']} yet"))
-            elif not self.rgb_only and received["depth"] == 0:
-                problems.setdefault("depth", (
-                    WARN, f"no depth received on {self.params['depth_topic']} yet (set "
-                    "depth_topic to '' for RGB-only)"))
-            elif counts["synchronized"] == 0:
-                problems.setdefault("sync", (
-                    WARN, f"inputs arrive but never synchronize within sync_slop_s="
-                    f"{self.params['sync_slop_s']} s"))
+        self._update_input_problems(counts, received, new_stale)
+        problems = self.problems.snapshot()
+        if self.enabled and loading and "map" not in problems:
+            problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
         status = DiagnosticStatus()
         status.name = f"{self.get_name()}: relocalization"
         status.hardware_id = self.params["color_topic"]
         level = max((lvl for lvl, _ in problems.values()), default=OK)
         status.level = bytes([level]) if isinstance(DiagnosticStatus.OK, bytes) else level
-        if problems:
-            status.message = "; ".join(msg for _, msg in problems.values())
-        elif not self.enabled:
-            status.message = "paused (~/enable)"
-        else:
-            status.message = f"localizing at {rate:.1f} Hz"
+        parts = [] if self.enabled else ["paused (~/enable)"]
+        parts += [message for _, message in problems.values()]
+        status.message = "; ".join(parts) or f"localizing at {rate:.1f} Hz"
         values = {
             "enabled": str(self.enabled).lower(),
             "map": loaded,

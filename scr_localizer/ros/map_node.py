@@ -79,8 +79,6 @@ class MapNode(Node):
     def build_map(self) -> tuple[str, int]:
         """Train and write the map; returns (path, number of points published)."""
         from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
-        from scr_localizer.mapping.trainer import MapTrainer, preset
-        from scr_localizer.model.map_file import save_map
 
         p, log = self.params, self.get_logger()
         if not p["bag"]:
@@ -92,16 +90,21 @@ class MapNode(Node):
             camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
             camera_frame=p["camera_frame"] or None)
         reader = RGBDBagReader(p["bag"], config)
+        # Imported only now: torch takes seconds to import, bad input should fail fast.
+        from scr_localizer.mapping.trainer import MapTrainer, preset
+        from scr_localizer.model.map_file import save_map
+
         total = len(reader)
         log.info(f"bag '{p['bag']}': {total} synchronized frames "
                  f"({'RGB-D' if p['depth_topic'] else 'RGB-only'}), preset '{p['preset']}'")
-        mapping_config = preset(p["preset"], device=p["device"])
+        overrides = {"iterations": p["iterations"]} if p["iterations"] > 0 else {}
+        mapping_config = preset(p["preset"], device=p["device"], **overrides)
         trainer = MapTrainer(mapping_config, progress=True)
         start = time.monotonic()
         trainer.build_buffer(self._frames_with_progress(reader, total))
         report = getattr(reader, "report", None)
-        if report:
-            log.info(f"frames dropped while reading: {report}")
+        if report is not None:
+            log.info(f"bag reading: {report.summary() if hasattr(report, 'summary') else report}")
         log.info(f"training {mapping_config.iterations} iterations on "
                  f"{len(trainer.buffer)} cells ...")
         trainer.train()

@@ -48,7 +48,8 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "between fixes (0 = only on fixes)"),
     ParameterSpec("transform_tolerance_s", 0.2, "Re-published map->odom is stamped this far in "
                   "the future so consumers never starve (as nav2_amcl's transform_tolerance)"),
-    ParameterSpec("tf_timeout_s", 0.1, "How long to wait for odom->base at the image stamp"),
+    ParameterSpec("tf_timeout_s", 0.2, "How long the worker waits for odom->base (and "
+                  "camera->base) at the image stamp before reporting TF missing"),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
                   "when the worker picks them up are dropped as stale", read_only=False),
     ParameterSpec("min_inliers", 150, "Fixes with fewer RANSAC inliers are rejected (WARN)",
@@ -68,6 +69,7 @@ MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("camera_frame", "", "Camera frame in TF; empty = the CameraInfo's frame_id"),
     ParameterSpec("preset", "cpu", "Mapping preset: cpu (minutes on a laptop), gpu (ACE-like, "
                   "needs CUDA) or tiny (seconds, for smoke tests)"),
+    ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's"),
     ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
     ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud"),
     ParameterSpec("keep_alive_s", 5.0, "After writing the map, keep the latched point cloud "

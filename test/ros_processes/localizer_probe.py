@@ -1,0 +1,159 @@
+"""Test process: watches the localization node from outside, over DDS.
+
+Optionally sets a node parameter or calls ~/enable first, then collects /tf, ~/pose,
+/ground_truth/pose and /diagnostics until the requested condition holds (or the timeout), and
+prints one JSON line:
+  fixes: [{stamp_ns, t_err_m, r_err_deg}] map->odom (stamped at an image stamp) composed with
+         the player's odom->base_link at that stamp, against the ground truth map->base_link;
+  republished: count of map->odom messages stamped in the future (between fixes);
+  poses: [{stamp_ns, t_err_m, r_err_deg, cov_diag}] from ~/pose;
+  diagnostics: the last status (level, message, values).
+"""
+
+import argparse
+import json
+import sys
+import time
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from std_srvs.srv import SetBool
+from tf2_msgs.msg import TFMessage
+
+from scr_localizer.geometry.transforms import pose_error
+from scr_localizer.ros.conversions import matrix_from_pose, matrix_from_transform, stamp_to_ns
+
+NODE = "/localize_node"
+
+
+def _call(node, client, request, timeout_s=10.0):
+    if not client.wait_for_service(timeout_sec=timeout_s):
+        raise SystemExit(f"service {client.srv_name} not available")
+    future = client.call_async(request)
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout_s)
+    if future.result() is None:
+        raise SystemExit(f"service {client.srv_name} did not answer")
+    return future.result()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--fixes", type=int, default=0, help="wait for this many matched fixes")
+    parser.add_argument("--expect", default="", help="wait for a diagnostics message with this")
+    parser.add_argument("--level", type=int, default=-1, help="... and this level (0 OK, 1, 2)")
+    parser.add_argument("--localized-more-than", type=int, default=-1,
+                        help="... and frames_localized above this")
+    parser.add_argument("--value", default="", help="... and diagnostics value KEY=VALUE")
+    parser.add_argument("--set-string", default="", help="NAME=VALUE string parameter to set")
+    parser.add_argument("--enable", choices=("true", "false"), default="")
+    args = parser.parse_args()
+
+    rclpy.init()
+    node = rclpy.create_node("localizer_probe")
+    out = {"fixes": [], "republished": 0, "poses": [], "diagnostics": None, "set": None}
+    odom_base, truth, map_odom = {}, {}, []
+
+    def on_tf(msg):
+        for t in msg.transforms:
+            stamp = stamp_to_ns(t.header.stamp)
+            if (t.header.frame_id, t.child_frame_id) == ("odom", "base_link"):
+                odom_base[stamp] = matrix_from_transform(t.transform)
+            elif (t.header.frame_id, t.child_frame_id) == ("map", "odom"):
+                map_odom.append((stamp, matrix_from_transform(t.transform)))
+
+    def on_truth(msg):
+        truth[stamp_to_ns(msg.header.stamp)] = matrix_from_pose(msg.pose)
+
+    def on_pose(msg):
+        stamp = stamp_to_ns(msg.header.stamp)
+        out["poses"].append({"stamp_ns": stamp, "pose": matrix_from_pose(msg.pose.pose),
+                             "cov_diag": [msg.pose.covariance[i * 7] for i in range(6)]})
+
+    def on_diagnostics(msg):
+        for status in msg.status:
+            if status.name.startswith(NODE.strip("/")):
+                out["diagnostics"] = {
+                    "level": int.from_bytes(status.level, "little")
+                    if isinstance(status.level, bytes) else int(status.level),
+                    "message": status.message,
+                    "values": {kv.key: kv.value for kv in status.values},
+                }
+
+    node.create_subscription(TFMessage, "/tf", on_tf, 100)
+    node.create_subscription(PoseStamped, "/ground_truth/pose", on_truth, 100)
+    node.create_subscription(PoseWithCovarianceStamped, f"{NODE}/pose", on_pose, 10)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+
+    if args.set_string:
+        name, value = args.set_string.split("=", 1)
+        request = SetParameters.Request(parameters=[Parameter(
+            name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                            string_value=value))])
+        result = _call(node, node.create_client(SetParameters, f"{NODE}/set_parameters"), request)
+        out["set"] = [r.successful for r in result.results]
+    if args.enable:
+        result = _call(node, node.create_client(SetBool, f"{NODE}/enable"),
+                       SetBool.Request(data=args.enable == "true"))
+        out["enable"] = [result.success, result.message]
+
+    def matched():
+        fixes = []
+        used = set()
+        for stamp, map_from_odom in map_odom:
+            if stamp in odom_base and stamp in truth and stamp not in used:
+                used.add(stamp)
+                t_err, r_err = pose_error(map_from_odom @ odom_base[stamp], truth[stamp])
+                fixes.append({"stamp_ns": stamp, "t_err_m": t_err, "r_err_deg": r_err})
+        return fixes
+
+    def done():
+        if args.fixes and len(matched()) < args.fixes:
+            return False
+        if args.fixes and not out["poses"]:
+            return False
+        if args.expect or args.level >= 0 or args.localized_more_than >= 0 or args.value:
+            d = out["diagnostics"]
+            if d is None or args.expect not in d["message"]:
+                return False
+            if args.level >= 0 and d["level"] != args.level:
+                return False
+            if args.value:
+                key, value = args.value.split("=", 1)
+                if d["values"].get(key) != value:
+                    return False
+            localized = int(d["values"].get("frames_localized", "0"))
+            if localized <= args.localized_more_than:
+                return False
+        return True
+
+    deadline = time.monotonic() + args.timeout
+    ok = False
+    while time.monotonic() < deadline:
+        rclpy.spin_once(node, timeout_sec=0.05)
+        if done():
+            ok = True
+            break
+    out["fixes"] = matched()
+    fix_stamps = {f["stamp_ns"] for f in out["fixes"]}
+    out["republished"] = sum(1 for stamp, _ in map_odom if stamp not in odom_base)
+    out["map_odom_count"] = len(map_odom)
+    poses = []
+    for p in out["poses"]:
+        if p["stamp_ns"] in truth:
+            t_err, r_err = pose_error(p["pose"], truth[p["stamp_ns"]])
+            poses.append({"stamp_ns": p["stamp_ns"], "t_err_m": t_err, "r_err_deg": r_err,
+                          "cov_diag": p["cov_diag"], "has_fix": p["stamp_ns"] in fix_stamps})
+    out["poses"] = poses
+    out["ok"] = ok
+    print(json.dumps(out), flush=True)
+    node.destroy_node()
+    rclpy.try_shutdown()
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

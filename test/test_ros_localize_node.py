@@ -1,0 +1,189 @@
+"""The localization node in its own process over real DDS, fed by a player process with
+redkitchen query frames and watched by a probe process.
+
+Large images over best-effort (sensor-data) QoS need Fast DDS' LARGE_DATA transport on both ends
+(see the ros2-on-pip note), so every process here gets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+SCRIPTS = Path(__file__).parent / "ros_processes"
+# Generous: the CI machine is shared (2 cores, several test processes, torch on the CPU).
+NODE_READY_S = 120.0
+
+
+@pytest.fixture
+def map_file(request, tmp_path_factory) -> Path:
+    """The small real redkitchen map as a file (the fixture gives a SceneMap or a path)."""
+    scene_map = request.getfixturevalue("small_redkitchen_map")
+    if isinstance(scene_map, (str, Path)):
+        return Path(scene_map)
+    from scr_localizer.model.map_file import save_map
+
+    return save_map(scene_map, tmp_path_factory.mktemp("map") / "small.scrmap")
+
+
+@pytest.fixture
+def dds_env(ros_env):
+    env = dict(ros_env)
+    env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+    return env
+
+
+class Processes:
+    """Child processes that are always terminated, with their output kept for messages."""
+
+    def __init__(self, env, folder: Path):
+        self.env, self.folder, self.children = env, folder, []
+
+    def start(self, name, args):
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 - closed in stop()
+        child = subprocess.Popen([sys.executable, *args], env=self.env, stdout=log,
+                                 stderr=subprocess.STDOUT, text=True)
+        self.children.append((name, child, log))
+        return child
+
+    def player(self, redkitchen, *flags, duration=120.0):
+        return self.start("player", [str(SCRIPTS / "rgbd_player.py"), str(redkitchen),
+                                     "--duration", str(duration), *flags])
+
+    def stop(self, child):
+        for name, c, log in list(self.children):
+            if c is child:
+                c.terminate()
+                try:
+                    c.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    c.kill()
+                    c.wait()
+                log.close()
+                self.children.remove((name, c, log))
+
+    def stop_all(self):
+        for _, child, _ in list(self.children):
+            self.stop(child)
+
+    def log(self, name) -> str:
+        path = self.folder / f"{name}.log"
+        return path.read_text() if path.exists() else ""
+
+    def probe(self, *args, timeout=60.0):
+        result = subprocess.run(
+            [sys.executable, str(SCRIPTS / "localizer_probe.py"), "--timeout", str(timeout),
+             *args], env=self.env, capture_output=True, text=True, timeout=timeout + 60)
+        lines = result.stdout.strip().splitlines()
+        got = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
+        return result.returncode, got, result.stderr
+
+
+@pytest.fixture
+def processes(dds_env, tmp_path):
+    procs = Processes(dds_env, tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+def node_args(*parameters):
+    args = ["-m", "scr_localizer.cli", "localize-node", "--ros-args",
+            "-p", "device:=cpu", "-p", "tf_timeout_s:=1.0", "-p", "max_frame_age_s:=5.0"]
+    for parameter in parameters:
+        args += ["-p", parameter]
+    return args
+
+
+def test_map_to_odom_composed_with_odometry_matches_ground_truth(processes, redkitchen,
+                                                                 map_file):
+    node = processes.start("node", node_args(f"map_path:={map_file}"))
+    processes.player(redkitchen, "--rate", "5")
+    code, got, err = processes.probe("--fixes", "4", timeout=NODE_READY_S)
+    assert node.poll() is None, processes.log("node")
+    assert code == 0, f"{got}\n{err}\nnode log:\n{processes.log('node')[-3000:]}"
+    # map->odom (node) * odom->base_link (player, same stamp) vs the true map->base_link.
+    t_err = np.array([f["t_err_m"] for f in got["fixes"]])
+    r_err = np.array([f["r_err_deg"] for f in got["fixes"]])
+    assert np.median(t_err) < 0.10 and np.median(r_err) < 5.0, got["fixes"]
+    # ~/pose reports base_link in map with the relocalizer's covariance.
+    fixed = [p for p in got["poses"] if p["has_fix"]]
+    assert fixed, got["poses"]
+    assert np.median([p["t_err_m"] for p in fixed]) < 0.10, fixed
+    assert all(0 < c < 1.0 for p in fixed for c in p["cov_diag"]), fixed
+    # Between fixes the last map->odom is re-published, future-dated.
+    assert got["republished"] > 0
+    diagnostics = got["diagnostics"]
+    assert diagnostics is not None
+    assert float(diagnostics["values"]["rate_hz"]) >= 0.0
+    assert diagnostics["values"]["latency_ms_p50"] != ""
+    assert int(diagnostics["values"]["frames_localized"]) >= 4
+
+    # ~/enable pauses and resumes.
+    code, got, err = processes.probe("--enable", "false", "--expect", "paused", timeout=20)
+    assert code == 0 and got["enable"] == [True, "paused"], (got, err)
+    code, got, err = processes.probe("--enable", "true", "--expect", "", timeout=20)
+    assert code == 0 and got["enable"] == [True, "localizing"], (got, err)
+
+
+def _expect(processes, node, *args, timeout=60.0):
+    code, got, err = processes.probe(*args, timeout=timeout)
+    assert node.poll() is None, f"the node died:\n{processes.log('node')[-3000:]}"
+    assert code == 0, (f"probe {args} did not see it; last diagnostics: {got.get('diagnostics')}"
+                       f"\n{err[-2000:]}\nnode log:\n{processes.log('node')[-3000:]}")
+    return got["diagnostics"]
+
+
+def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, map_file,
+                                                      tmp_path):
+    missing = tmp_path / "missing.scrmap"
+    node = processes.start("node", node_args(f"map_path:={missing}"))
+    # Map missing: ERROR naming the file.
+    status = _expect(processes, node, "--expect", "cannot load map", "--level", "2",
+                     timeout=NODE_READY_S)
+    assert str(missing) in status["message"]
+
+    # Images but no CameraInfo yet (and no camera link in TF).
+    player = processes.player(redkitchen, "--no-camera-info", "--no-static-tf", "--rate", "5")
+    _expect(processes, node, "--expect", "no CameraInfo received")
+    processes.stop(player)
+
+    # A corrupt map file is refused the same way; then the right map is loaded at runtime.
+    corrupt = tmp_path / "corrupt.scrmap"
+    corrupt.write_bytes(b"\x00not a map\x00" * 10)
+    _expect(processes, node, "--set-string", f"map_path={corrupt}", "--expect",
+            f"cannot load map '{corrupt}'", "--level", "2")
+    _expect(processes, node, "--set-string", f"map_path={map_file}", "--value",
+            f"map={map_file}", timeout=NODE_READY_S)
+
+    # Unsupported colour encoding.
+    player = processes.player(redkitchen, "--color-encoding", "bayer_rggb8", "--no-static-tf",
+                              "--rate", "5")
+    _expect(processes, node, "--expect", "unsupported colour encoding 'bayer_rggb8'")
+    processes.stop(player)
+
+    # Missing TF link base_link -> camera.
+    player = processes.player(redkitchen, "--no-static-tf", "--rate", "5")
+    status = _expect(processes, node, "--expect", "TF missing")
+    assert "base_link" in status["message"]
+    processes.stop(player)
+
+    # Depth not registered to colour (half size): reported, localizes RGB-only meanwhile.
+    player = processes.player(redkitchen, "--depth-half-size", "--rate", "5")
+    _expect(processes, node, "--expect", "expected depth registered to colour")
+    processes.stop(player)
+
+    # Everything fixed: OK again and localizing.
+    localized = 0
+    player = processes.player(redkitchen, "--rate", "5")
+    status = _expect(processes, node, "--level", "0", "--localized-more-than", str(localized),
+                     "--expect", "localizing at", timeout=90)
+    assert status["values"]["problems"] == ""
+    processes.stop(player)
+    log = processes.log("node")
+    for said in ("cannot load map", "no CameraInfo received", "unsupported colour encoding",
+                 "TF missing", "expected depth registered to colour", "recovered:"):
+        assert said in log, f"'{said}' not in the node log"
