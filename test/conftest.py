@@ -29,3 +29,25 @@ def ros_env(tmp_path) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
     return env
+
+
+# Mapping frames for the small real map: every 3rd frame of 0-49 and 100-149. Queries from
+# 50-99 are between the two mapped stretches, so a decent map localizes them.
+SMALL_MAP_FRAMES = list(range(0, 50, 3)) + list(range(100, 150, 3))
+
+
+@pytest.fixture(scope="session")
+def small_redkitchen_map(redkitchen, tmp_path_factory) -> Path:
+    """A small real map (a few dozen redkitchen frames, tens of seconds on a CPU), saved with
+    save_map; returns its path. Owned by the mapping engine (test_mapping*.py)."""
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.mapping.trainer import preset, train_map
+    from scr_localizer.model.map_file import save_map
+
+    config = preset("small", device="cpu")
+    scene_map = train_map(
+        iter_frames(redkitchen, SMALL_MAP_FRAMES), config, source="redkitchen (test fixture)"
+    )
+    path = tmp_path_factory.mktemp("small_map") / "redkitchen_small.scrmap"
+    save_map(scene_map, path)
+    return path

@@ -1,0 +1,68 @@
+"""Scene-specific regression head: an MLP applied independently to every cell's descriptor.
+
+Written as 1x1 convolutions (so it runs on whole descriptor maps) with a flat path for training
+batches of cells. The output is homogeneous (x, y, z, w): dividing by a bounded w lets the last
+layer express far points without huge weights; the mean mapping-camera position is added so the
+network only learns offsets around the scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    input_dim: int = 64
+    width: int = 512
+    hidden_layers: int = 3  # layers of `width` units; plus the final 4-channel layer
+    min_w: float = 0.1  # homogeneous w lies in [min_w, 2 - min_w], 1 at initialisation
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> HeadConfig:
+        return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+
+
+class SceneCoordinateHead(nn.Module):
+    def __init__(self, config: HeadConfig = HeadConfig()):
+        super().__init__()
+        self.config = config
+        dims = [config.input_dim] + [config.width] * config.hidden_layers
+        self.layers = nn.ModuleList(
+            nn.Conv2d(a, b, kernel_size=1) for a, b in zip(dims[:-1], dims[1:])
+        )
+        self.output = nn.Conv2d(dims[-1], 4, kernel_size=1)
+        # Start with predictions at the scene centre (small outputs, w = 1).
+        nn.init.normal_(self.output.weight, std=1e-3)
+        nn.init.zeros_(self.output.bias)
+        self.register_buffer("scene_centre", torch.zeros(3))
+
+    def _homogeneous(self, out: torch.Tensor, channel_dim: int) -> torch.Tensor:
+        xyz, h = out.split([3, 1], dim=channel_dim)
+        w = 1.0 + (1.0 - self.config.min_w) * torch.tanh(h)
+        centre = self.scene_centre.to(out.dtype)
+        if channel_dim == 1 and out.dim() == 4:
+            centre = centre.view(1, 3, 1, 1)
+        return xyz / w + centre
+
+    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """BxDxHxW descriptor maps → Bx3xHxW scene coordinates."""
+        x = descriptors
+        for layer in self.layers:
+            x = F.relu(layer(x))
+        return self._homogeneous(self.output(x), channel_dim=1)
+
+    def forward_cells(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """NxD descriptors → Nx3 scene coordinates (same weights as forward, as matmuls)."""
+        x = descriptors
+        for layer in self.layers:
+            x = F.relu(F.linear(x, layer.weight.flatten(1), layer.bias))
+        out = F.linear(x, self.output.weight.flatten(1), self.output.bias)
+        return self._homogeneous(out, channel_dim=1)
