@@ -23,6 +23,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--height", type=int, default=480, help="image height (default 480)")
     parser.add_argument("--texel-mm", type=float, default=4.0,
                         help="texture resolution in millimetres (default 4; coarser is faster)")
+    parser.add_argument("--color-encoding", choices=("rgb8", "jpeg", "png"), default="rgb8",
+                        help="colour messages: raw rgb8 like the RealSense driver (default; "
+                             "~1.5 MB per frame with depth) or compressed")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
                         help="bag storage format (default mcap)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing bags")
@@ -30,8 +33,8 @@ def add_arguments(parser) -> None:
 
 def make_scene(out_dir: str | Path, seed: int = 0, mapping_frames: int = 300,
                query_frames: int = 100, width: int = 640, height: int = 480,
-               texel_mm: float = 4.0, storage: str = "mcap", overwrite: bool = False
-               ) -> tuple[Path, Path]:
+               texel_mm: float = 4.0, storage: str = "mcap", color_encoding: str = "rgb8",
+               overwrite: bool = False) -> tuple[Path, Path]:
     """Write OUT_DIR/mapping (poses on /tf as map -> camera_link) and OUT_DIR/query (odometry on
     /tf, ground truth on /ground_truth/pose); returns both bag paths."""
     from scr_localizer.demo.scene import DemoScene, DemoSceneConfig
@@ -56,9 +59,11 @@ def make_scene(out_dir: str | Path, seed: int = 0, mapping_frames: int = 300,
                                       texel_m=texel_mm / 1000.0, mapping_frames=mapping_frames,
                                       query_frames=query_frames))
     write_rgbd_bag(mapping_path, scene.mapping_frames(),
-                   BagWriteConfig(storage=storage, overwrite=overwrite))
+                   BagWriteConfig(storage=storage, color_encoding=color_encoding,
+                                  overwrite=overwrite))
     write_rgbd_bag(query_path, scene.query_frames(),
-                   BagWriteConfig(storage=storage, overwrite=overwrite, query=True))
+                   BagWriteConfig(storage=storage, color_encoding=color_encoding,
+                                  overwrite=overwrite, query=True))
     return mapping_path, query_path
 
 
@@ -67,7 +72,8 @@ def run(args) -> int:
     mapping_path, query_path = make_scene(
         args.out_dir, seed=args.seed, mapping_frames=args.mapping_frames,
         query_frames=args.query_frames, width=args.width, height=args.height,
-        texel_mm=args.texel_mm, storage=args.storage, overwrite=args.overwrite,
+        texel_mm=args.texel_mm, storage=args.storage, color_encoding=args.color_encoding,
+        overwrite=args.overwrite,
     )
     print(f"mapping bag: {mapping_path} ({args.mapping_frames} frames)")
     print(f"query bag:   {query_path} ({args.query_frames} frames, ground truth on "
