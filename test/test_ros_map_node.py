@@ -31,7 +31,7 @@ def test_map_node_trains_writes_and_latches_the_cloud(mapping_bag, ros_env, tmp_
     map_path = tmp_path / "room.scrmap"
     node = subprocess.Popen(
         [*NODE, "-p", f"bag:={mapping_bag}", "-p", f"map_path:={map_path}", "-p", "preset:=tiny",
-         "-p", "iterations:=40", "-p", "device:=cpu", "-p", "keep_alive_s:=60.0"],
+         "-p", "iterations:=150", "-p", "device:=cpu", "-p", "keep_alive_s:=60.0"],
         env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         # Started right away, but the cloud only exists after training: it must still arrive
