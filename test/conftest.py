@@ -8,6 +8,11 @@ from pathlib import Path
 
 import pytest
 
+# Shared 2-core machines: OpenMP worker threads that spin while waiting make oversubscribed torch
+# runs 10-20x slower (measured: XFeat 640x480 1.9 s vs 0.09 s). libgomp reads this when torch is
+# first imported, so it is set here, before any test module imports torch; children inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 REDKITCHEN = Path(os.environ.get("SCR_REDKITCHEN", REPO.parent / "shared" / "data" / "redkitchen"))
 

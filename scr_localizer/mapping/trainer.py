@@ -52,6 +52,8 @@ class MappingConfig:
     lr_min: float = 5e-4
     lr_max: float = 5e-3
     lr_warmup_share: float = 0.1
+    lr_end_factor: float = 0.01  # the last iterations run at lr_min * this
+    time_budget_s: float = 0.0  # > 0: training ends by then, schedules follow elapsed time
     weight_decay: float = 0.01
     clamp_start_px: float = 50.0  # tanh clamp of the reprojection error, shrinking ...
     clamp_end_px: float = 1.0  # ... to this by the end of training
@@ -378,12 +380,32 @@ class MapTrainer:
         info = {"error": error, "valid": valid}
         return per_cell.mean(), info
 
-    def clamp_at(self, iteration: int) -> float:
-        """Quarter-circle schedule: the clamp stays wide early and tightens late."""
+    def clamp_at(self, progress: float) -> float:
+        """Quarter-circle schedule over training progress in [0, 1]: the clamp stays wide early
+        and tightens late."""
         config = self.config
-        progress = min(1.0, iteration / max(1, config.iterations - 1))
+        progress = min(1.0, max(0.0, progress))
         return config.clamp_end_px + (config.clamp_start_px - config.clamp_end_px) * math.sqrt(
             max(0.0, 1.0 - progress**2))
+
+    def lr_at(self, progress: float) -> float:
+        """One cycle: cosine warm-up lr_min → lr_max, then cosine decay to lr_min * end factor."""
+        config = self.config
+        warmup = config.lr_warmup_share
+        if progress < warmup:
+            t = progress / warmup
+            return config.lr_min + (config.lr_max - config.lr_min) * (1 - math.cos(math.pi * t)) / 2
+        t = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+        end = config.lr_min * config.lr_end_factor
+        return end + (config.lr_max - end) * (1 + math.cos(math.pi * t)) / 2
+
+    def _progress(self, iteration: int, elapsed_s: float) -> float:
+        """Share of training done: by iterations, or by time when a time budget binds."""
+        config = self.config
+        progress = iteration / config.iterations
+        if config.time_budget_s > 0:
+            progress = max(progress, elapsed_s / config.time_budget_s)
+        return min(1.0, progress)
 
     # ----------------------------------------------------------------- training
     def train(self, frames: Iterable[RGBDFrame] | None = None) -> SceneCoordinateHead:
@@ -402,10 +424,6 @@ class MapTrainer:
         head = head.to(device).train()
         optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr_min,
                                       weight_decay=config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr_max, total_steps=config.iterations,
-            pct_start=config.lr_warmup_share, div_factor=config.lr_max / config.lr_min,
-            anneal_strategy="cos", cycle_momentum=False)
         use_amp = device.type == "cuda" and config.mixed_precision
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         n = len(buffer)
@@ -416,7 +434,14 @@ class MapTrainer:
         start = time.perf_counter()
         self.loss_history = []
         loss_value = float("nan")
-        for iteration in range(config.iterations):
+        iteration = 0
+        while True:
+            progress = self._progress(iteration, time.perf_counter() - start)
+            if progress >= 1.0:
+                break
+            clamp_px = self.clamp_at(progress)
+            for group in optimizer.param_groups:
+                group["lr"] = self.lr_at(progress)
             if cursor + batch_size > n:
                 order = torch.randperm(n, generator=cpu_gen).to(device)
                 cursor = 0
@@ -427,25 +452,25 @@ class MapTrainer:
             descriptors = buffer.descriptors[index]
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
                 scene = head.forward_cells(descriptors if use_amp else descriptors.float())
-            loss, info = self.loss(scene.float(), batch, self.clamp_at(iteration))
+            loss, info = self.loss(scene.float(), batch, clamp_px)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
-            scheduler.step()
             if iteration % 25 == 0 or iteration == config.iterations - 1:
                 loss_value = float(loss.detach())
                 self.loss_history.append(loss_value)
                 inliers = float(((info["error"] < config.inlier_threshold_px)
                                  & info["valid"]).float().mean())
                 bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
-                                clamp=f"{self.clamp_at(iteration):.1f}px", refresh=False)
+                                clamp=f"{clamp_px:.1f}px", refresh=False)
             bar.update(1)
+            iteration += 1
         bar.close()
         if device.type == "cuda":
             torch.cuda.synchronize()
         self.stats.train_time_s = time.perf_counter() - start
-        self.stats.iterations = config.iterations
+        self.stats.iterations = iteration
         self.stats.final_loss = loss_value
         head.eval()
         self.head = head

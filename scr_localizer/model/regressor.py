@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 
 import numpy as np
 import torch
@@ -10,7 +11,7 @@ import torch
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.model.encoder import get_encoder
-from scr_localizer.model.map_file import SceneMap
+from scr_localizer.model.map_file import SceneMap, load_map
 from scr_localizer.model.preprocess import (
     DEFAULT_IMAGE_HEIGHT,
     cell_centres,
@@ -22,7 +23,9 @@ from scr_localizer.model.preprocess import (
 class SceneCoordinateRegressor:
     """Frozen encoder + the map's head on one device."""
 
-    def __init__(self, scene_map: SceneMap, device: str | torch.device = "auto"):
+    def __init__(self, scene_map: SceneMap | str | os.PathLike, device: str | torch.device = "auto"):
+        if not isinstance(scene_map, SceneMap):
+            scene_map = load_map(scene_map)
         self.device = resolve_device(device)
         self.scene_map = scene_map
         self.encoder = get_encoder(scene_map.encoder_name, self.device)
