@@ -350,23 +350,16 @@ class LocalizeNode(Node):
         body_frame = p["base_frame"] or camera_frame
         odom_frame = p["odom_frame"]
         stamp = Time(nanoseconds=stamp_ns, clock_type=self.get_clock().clock_type)
-        timeout = Duration(seconds=max(float(p["tf_timeout_s"]), 0.0))
-        try:
-            camera_from_body = np.eye(4)
-            if body_frame != camera_frame:
-                camera_from_body = matrix_from_transform(self.tf_buffer.lookup_transform(
-                    camera_frame, body_frame, stamp, timeout).transform)
-            odom_from_body = None
-            if odom_frame:
-                odom_from_body = matrix_from_transform(self.tf_buffer.lookup_transform(
-                    odom_frame, body_frame, stamp, timeout).transform)
-        except TransformException as exc:
-            chain = f"{camera_frame}<-{body_frame}" + (f", {odom_frame}<-{body_frame}"
-                                                       if odom_frame else "")
-            self._reject("tf", WARN, f"TF missing at the image stamp ({chain}): "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            return
-        self.problems.clear("tf")
+        links = [(camera_frame, body_frame)] if body_frame != camera_frame else []
+        if odom_frame:
+            links.append((odom_frame, body_frame))
+        # Cheap check first: are the frames linked at all? The lookups at the image stamp come
+        # after localizing, which gives odometry that much time to arrive.
+        for target, source in links:
+            if not self.tf_buffer.can_transform(target, source, Time()):
+                self._reject("tf", WARN, f"TF missing: no transform {target} <- {source} "
+                             f"(known frames: {self._known_frames()})")
+                return
 
         try:
             result = localizer.localize(color, camera, depth)
@@ -387,6 +380,21 @@ class LocalizeNode(Node):
                               "is the camera inside the mapped area?")
             return
         self.problems.clear("inliers")
+
+        timeout = Duration(seconds=max(float(p["tf_timeout_s"]), 0.0))
+        looked_up = []
+        try:
+            for target, source in links:
+                looked_up.append(matrix_from_transform(self.tf_buffer.lookup_transform(
+                    target, source, stamp, timeout).transform))
+        except TransformException as exc:
+            target, source = links[len(looked_up)]
+            self._reject("tf", WARN, f"TF missing at the image stamp ({target} <- {source}): "
+                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            return
+        self.problems.clear("tf")
+        camera_from_body = looked_up.pop(0) if body_frame != camera_frame else np.eye(4)
+        odom_from_body = looked_up.pop(0) if odom_frame else None
 
         map_from_camera = np.asarray(result.world_from_camera, dtype=np.float64)
         map_from_body = map_from_camera @ camera_from_body
@@ -414,6 +422,11 @@ class LocalizeNode(Node):
             self.counts["localized"] += 1
             self._fix_times.append(time.monotonic())
             self._latencies_ms.append((published_ns - stamp_ns) * 1e-6)
+
+    def _known_frames(self) -> str:
+        describe = getattr(self.tf_buffer, "all_frames_as_string", None)
+        text = describe() if describe else ""
+        return text.replace("\n", " ")[:300] or "none"
 
     # -- outputs -------------------------------------------------------------------------------
     def _republish(self) -> None:
