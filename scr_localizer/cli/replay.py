@@ -13,7 +13,8 @@ HELP = ("play a query bag into the localization node over DDS (use_sim_time) and
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--map", required=True, type=Path, help="map file (.safetensors)")
+    parser.add_argument("--map", required=True, type=Path,
+                        help="map file written by the mapping step")
     parser.add_argument("--bag", required=True, type=Path,
                         help="query bag (colour/depth/CameraInfo, /tf odometry, /tf_static, "
                         "ground truth on /ground_truth/pose)")
@@ -51,6 +52,10 @@ def _parse_param(text: str):
     return name, value
 
 
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
     from scr_localizer.evaluation.replay import DEFAULT_COLOR_TOPIC, ReplayConfig, replay
@@ -75,12 +80,14 @@ def run(args) -> int:
         write_report(args.report, result.records, result.summary, title=f"Replay of {args.bag.name}")
     summary = result.summary
     if summary.get("accuracy_available"):
-        print(f"median error {summary['median_translation_cm']} cm / "
-              f"{summary['median_rotation_deg']} deg, {summary['pct_5cm_5deg']:.1f} % within "
-              f"5 cm/5 deg", flush=True)
+        print(f"{summary['pct_localized']:.1f} % localized, median error "
+              f"{_number(summary['median_translation_cm'])} cm / "
+              f"{_number(summary['median_rotation_deg'])} deg, {summary['pct_5cm_5deg']:.1f} % "
+              "within 5 cm/5 deg", flush=True)
     else:
-        print("accuracy unavailable: the bag has no ground truth", flush=True)
-    print(f"frames {summary['frames']}, dropped {summary['frames_dropped']}, latency p50 "
-          f"{summary['latency_ms_p50']} ms, sustained {summary['sustained_rate_hz']} Hz; "
-          f"summary in {args.json}", flush=True)
+        print(f"{summary['pct_localized']:.1f} % localized; accuracy unavailable: the bag has no "
+              "ground truth", flush=True)
+    print(f"{summary['frames']} frames, {summary['frames_dropped']} dropped, latency p50 "
+          f"{_number(summary['latency_ms_p50'])} ms, sustained "
+          f"{_number(summary['sustained_rate_hz'])} Hz; summary in {args.json}", flush=True)
     return 0

@@ -285,7 +285,8 @@ def online_extras(recording: Recording, records, publish_wall_s: dict[int, float
         "frames_without_fix": without_fix,
         "sustained_rate_hz": rate,
     }
-    for name in ("superseded", "stale", "failed", "rejected_input"):
+    for name in ("synchronized", "localized", "superseded", "stale", "failed",
+                 "rejected_input"):
         value = _diagnostic_number(diagnostics, f"frames_{name}")
         if value is not None:
             extras[f"node_frames_{name}"] = int(value)
