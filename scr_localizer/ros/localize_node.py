@@ -13,6 +13,7 @@ without a lifecycle manager; `~/enable` (std_srvs/SetBool) covers pausing and re
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -524,6 +525,9 @@ class LocalizeNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
+    # Idle OpenMP threads must not spin on the cores the executor needs for callbacks (torch is
+    # imported later, with the map).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     rclpy.init(args=sys.argv if args is None else args)
     node = None
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -26,16 +27,6 @@ CLOUD_TOPIC = "map_cloud"
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL,
                      reliability=ReliabilityPolicy.RELIABLE)
-
-
-def voxel_downsample(xyz: np.ndarray, rgb: np.ndarray, voxel_m: float):
-    """One point (the first seen) per voxel; keeps RViz responsive for large maps."""
-    if voxel_m <= 0 or len(xyz) == 0:
-        return xyz, rgb
-    keys = np.floor(xyz / voxel_m).astype(np.int64)
-    _, first = np.unique(keys, axis=0, return_index=True)
-    first.sort()
-    return xyz[first], rgb[first]
 
 
 def point_cloud_message(xyz: np.ndarray, rgb: np.ndarray, frame_id: str, stamp_ns: int
@@ -89,16 +80,22 @@ class MapNode(Node):
             color_topic=p["color_topic"], depth_topic=p["depth_topic"],
             camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
             camera_frame=p["camera_frame"] or None)
+        if not Path(p["map_path"]).parent.exists():
+            raise ScrLocalizerError(f"output folder '{Path(p['map_path']).parent}' does not exist")
         reader = RGBDBagReader(p["bag"], config)
+        has_depth = bool(getattr(reader, "depth_topic", p["depth_topic"]))
         # Imported only now: torch takes seconds to import, bad input should fail fast.
         from scr_localizer.mapping.trainer import MapTrainer, preset
         from scr_localizer.model.map_file import save_map
+        from scr_localizer.model.point_cloud import voxel_downsample
 
         total = len(reader)
+        prior = "rgbd" if has_depth else "depth-distribution"
         log.info(f"bag '{p['bag']}': {total} synchronized frames "
-                 f"({'RGB-D' if p['depth_topic'] else 'RGB-only'}), preset '{p['preset']}'")
+                 f"({'RGB-D' if has_depth else 'RGB-only'}), preset '{p['preset']}', "
+                 f"prior {prior}")
         overrides = {"iterations": p["iterations"]} if p["iterations"] > 0 else {}
-        mapping_config = preset(p["preset"], device=p["device"], **overrides)
+        mapping_config = preset(p["preset"], device=p["device"], prior=prior, **overrides)
         trainer = MapTrainer(mapping_config, progress=True)
         start = time.monotonic()
         trainer.build_buffer(self._frames_with_progress(reader, total))
@@ -110,6 +107,8 @@ class MapNode(Node):
         trainer.train()
         scene_map = trainer.scene_map(fixed_frame=p["map_frame"], source=str(p["bag"]))
         path = save_map(scene_map, p["map_path"])
+        if hasattr(trainer.stats, "summary"):
+            log.info(trainer.stats.summary(mapping_config))
         log.info(f"map written to '{path}' after {time.monotonic() - start:.0f} s")
         xyz, rgb = trainer.point_cloud()
         xyz, rgb = voxel_downsample(xyz, rgb, float(p["cloud_voxel_m"]))
