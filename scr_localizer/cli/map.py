@@ -20,9 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(ACE scale, ~25k iterations) (default %(default)s)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--prior", default="auto",
-                        choices=("auto", "rgbd", "depth-distribution", "none"),
+                        choices=("auto", "rgbd", "depth-distribution", "depth-distribution-wd",
+                                 "none"),
                         help="depth prior: rgbd (Laplace around measured depth), depth-distribution "
-                        "(RGB-only, Laplace around 1.73 m), none; auto picks rgbd when the bag has "
+                        "(RGB-only, Laplace NLL around 1.73 m), depth-distribution-wd (its Wasserstein "
+                        "variant), none; auto picks rgbd when the bag has "
                         "depth (default %(default)s)")
     parser.add_argument("--ply", default=None, help="also write the mapped points as a coloured PLY")
     parser.add_argument("--iterations", type=int, default=0, help="override the preset's iterations")

@@ -36,7 +36,7 @@ from scr_localizer.model.preprocess import (
     to_gray,
 )
 
-PRIORS = ("rgbd", "depth-distribution", "none")
+PRIORS = ("rgbd", "depth-distribution", "depth-distribution-wd", "none")
 
 
 @dataclass(frozen=True)
@@ -376,6 +376,17 @@ class MapTrainer:
             per_cell = per_cell + config.prior_weight * prior
         elif config.prior == "depth-distribution":
             prior = (z - config.distribution_mean_m).abs() / config.distribution_bandwidth_m
+            per_cell = per_cell + config.prior_weight * prior
+        elif config.prior == "depth-distribution-wd":
+            # 1-Wasserstein distance between the batch's depths and the Laplace distribution:
+            # sorted depths against the Laplace quantiles at the same ranks.
+            n = z.shape[0]
+            q = (torch.arange(n, device=z.device, dtype=z.dtype) + 0.5) / n - 0.5
+            quantiles = config.distribution_mean_m - config.distribution_bandwidth_m * torch.sign(
+                q) * torch.log1p(-2 * q.abs())
+            sorted_z, order = torch.sort(z)
+            prior = torch.empty_like(z)
+            prior[order] = (sorted_z - quantiles).abs() / config.distribution_bandwidth_m
             per_cell = per_cell + config.prior_weight * prior
         info = {"error": error, "valid": valid}
         return per_cell.mean(), info
