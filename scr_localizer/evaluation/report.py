@@ -235,6 +235,7 @@ def _plot_topview(records, path: Path) -> None:
 
 def _plot_over_time(records, path: Path) -> None:
     import matplotlib.pyplot as plt
+    from matplotlib.transforms import blended_transform_factory
 
     translation, rotation, known = _errors(records)
     if records:
@@ -249,31 +250,44 @@ def _plot_over_time(records, path: Path) -> None:
         (axes[0], translation, "translation error [cm]"),
         (axes[1], rotation, "rotation error [deg]"),
     ):
-        if known.any():
-            axis.plot(seconds[known], values[known], ".-", color="tab:blue", markersize=3,
-                      linewidth=0.8)
-            axis.set_yscale("log")
-            _plain_log_axis(axis.yaxis)
-        else:
+        shown = known & success
+        if shown.any():
+            axis.plot(seconds[shown], values[shown], ".-", color="tab:blue", markersize=3,
+                      linewidth=0.8, label="localized")
+            low, high = np.min(values[shown]), np.max(values[shown])
+            if low > 0 and high / low > 100:  # several decades: log scale
+                axis.set_yscale("log")
+                _plain_log_axis(axis.yaxis)
+            else:
+                axis.set_ylim(bottom=0)
+        elif not known.any():
             axis.text(0.5, 0.5, "accuracy unavailable", ha="center", va="center",
                       transform=axis.transAxes)
+        if (~success).any():
+            # Frames without a fix: a rug along the bottom edge.
+            rug = blended_transform_factory(axis.transData, axis.transAxes)
+            axis.scatter(seconds[~success], np.full((~success).sum(), 0.04), marker="x",
+                         color="tab:red", s=20, transform=rug, label="not localized",
+                         clip_on=False)
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
+    if axes[0].get_legend_handles_labels()[0]:
+        axes[0].legend(loc="upper right")
     if len(inliers) and not (inliers > 0).any():
         # Online runs see only what the node publishes; per-frame inliers are not among it.
         axes[2].text(0.5, 0.5, "inlier counts not recorded", ha="center", va="center",
                      transform=axes[2].transAxes)
+        axes[2].set_yticks([])
     else:
         axes[2].plot(seconds, inliers, ".-", color="tab:green", markersize=3, linewidth=0.8,
                      label="inliers")
-    if (~success).any():
-        axes[2].scatter(seconds[~success], inliers[~success], marker="x", color="tab:red",
-                        s=20, label="not localized", zorder=3)
+        if (~success).any():
+            axes[2].scatter(seconds[~success], inliers[~success], marker="x", color="tab:red",
+                            s=20, label="not localized", zorder=3)
+        axes[2].legend(loc="best")
     axes[2].set_ylabel("inlier count")
     axes[2].set_xlabel("time since first frame [s]")
     axes[2].grid(True, alpha=0.3)
-    if axes[2].get_legend_handles_labels()[0]:
-        axes[2].legend(loc="best")
     axes[0].set_title("Errors and inliers over time")
     figure.tight_layout()
     _save_figure(figure, path)
