@@ -40,8 +40,14 @@ def test_tf_estimate_composes_node_map_to_odom_with_bag_odometry(bag):
         if index == 4:
             truth[0, 3] += 0.03
         odom_from_camera = bag.tf.lookup("odom", bag.camera_frame, stamp, 0.0)
+        if index == 3:
+            # A re-published, future-dated map -> odom of an older fix can carry this exact
+            # stamp; it arrives well before this frame's own fix and must not be used.
+            recording.transforms.append(RecordedTransform(
+                stamp, "map", "odom", np.eye(4), start_wall + 0.5 * index - 0.4))
         recording.transforms.append(RecordedTransform(
-            stamp, "map", "odom", truth @ np.linalg.inv(odom_from_camera), start_wall))
+            stamp, "map", "odom", truth @ np.linalg.inv(odom_from_camera),
+            start_wall + 0.5 * index + 0.08))
         recording.fixes.append(RecordedFix(stamp, truth, np.eye(6) * 1e-4, "map",
                                            start_wall + 0.5 * index + 0.08))
     recording.diagnostics.append((0.0, 0, "ok", {"frames_processed": "5",

@@ -183,9 +183,16 @@ def _diagnostic_number(values: dict[str, str], *needles: str) -> float | None:
     return None
 
 
-def _estimate_via_tf(transforms_at_stamp, bag_tf, camera_frame: str, stamp: int):
-    """map_from_camera = map_from_X (published by the node) · X_from_camera (the bag's TF)."""
-    for transform in transforms_at_stamp:
+def _estimate_via_tf(transforms_at_stamp, bag_tf, camera_frame: str, stamp: int,
+                     arrival_s: float):
+    """map_from_camera = map_from_X (published by the node) · X_from_camera (the bag's TF).
+
+    Of several transforms with this stamp, the one that arrived closest to the fix belongs to
+    it: a re-published map -> odom (future-dated by transform_tolerance_s) can carry exactly
+    the stamp of a later image while still holding an older fix.
+    """
+    ordered = sorted(transforms_at_stamp, key=lambda t: abs(t.wall_time_s - arrival_s))
+    for transform in ordered:
         try:
             child_from_camera = bag_tf.lookup(transform.child, camera_frame, stamp, 0.05)
         except Exception:  # noqa: BLE001 - no link from this child: try the next one
@@ -232,7 +239,8 @@ def frame_records(
             covariance = fix.covariance
             via_tf = None
             if bag_tf is not None and camera_frame:
-                via_tf = _estimate_via_tf(transforms.get(stamp, []), bag_tf, camera_frame, stamp)
+                via_tf = _estimate_via_tf(transforms.get(stamp, []), bag_tf, camera_frame, stamp,
+                                          fix.wall_time_s)
             if via_tf is not None and estimate_from == "pose":
                 tf_gaps.append(100.0 * pose_error(via_tf, fix.map_from_body)[0])
             estimate = via_tf if estimate_from == "tf" else fix.map_from_body
@@ -274,8 +282,9 @@ def online_extras(recording: Recording, records, publish_wall_s: dict[int, float
     wall = [f.wall_time_s for f in recording.fixes]
     if start_wall_s is None and publish_wall_s:
         start_wall_s = min(publish_wall_s.values())
-    if start_wall_s is None and recording.clock:
-        start_wall_s = recording.clock[0][1]
+    if start_wall_s is None and records:
+        # Without our own publish times: when /clock reached the first image's stamp.
+        start_wall_s = recording.wall_time_at_sim(min(r.stamp_ns for r in records))
     rate = None
     if wall and start_wall_s is not None and max(wall) > start_wall_s and processed > 0:
         rate = processed / (max(wall) - start_wall_s)
