@@ -45,7 +45,6 @@ FASTDDS_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
         <transport_id>scr_replay_shm</transport_id>
         <type>SHM</type>
         <segment_size>67108864</segment_size>
-        <port_queue_capacity>4096</port_queue_capacity>
       </transport_descriptor>
       <transport_descriptor>
         <transport_id>scr_replay_udp</transport_id>
@@ -315,6 +314,10 @@ class _Player:
         msg.clock.sec, msg.clock.nanosec = divmod(stamp_ns, 1_000_000_000)
         self.clock.publish(msg)
 
+    @property
+    def last_clock_ns(self) -> int:
+        return self._last_clock_ns
+
     def run_clock(self, anchor_ns: int, speed: float, limit_ns: int | None = None) -> None:
         """From now on, `tick()` publishes anchor + elapsed wall time x speed (capped)."""
         self._anchor = (anchor_ns, time.monotonic(), speed, limit_ns)
@@ -571,15 +574,20 @@ def _drain(recorder, child, config, frames, player) -> None:
         time.sleep(0.05)
 
 
-def _wait_for_fresh_diagnostics(recorder, child, player, timeout_s=3.0) -> None:
-    """The node's final counters (frames processed, superseded, stale) come with /diagnostics."""
-    seen = len(recorder.snapshot().diagnostics)
+def _wait_for_fresh_diagnostics(recorder, child, player, timeout_s=5.0) -> None:
+    """The node's final counters (frames synchronized, processed, superseded) come with
+    /diagnostics; wait for one sent after the last fix. Every frame is handled or given up on
+    by now, so sim time may run at wall speed to bring the node's diagnostics timer round."""
+    snapshot = recorder.snapshot()
+    after = max([time.monotonic()] + [f.wall_time_s for f in snapshot.fixes])
+    player.run_clock(player.last_clock_ns, 1.0)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and child.poll() is None:
         player.tick()
-        if len(recorder.snapshot().diagnostics) > seen:
+        diagnostics = recorder.snapshot().diagnostics
+        if diagnostics and diagnostics[-1][0] > after + 0.05:
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def _stop_child(child) -> None:
