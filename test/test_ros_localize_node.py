@@ -18,6 +18,8 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 SCRIPTS = Path(__file__).parent / "ros_processes"
 # Generous: the CI machine is shared (2 cores, several test processes, torch on the CPU).
 NODE_READY_S = 120.0
+# The wrong-input phases replay a few query frames (each player start decodes its frames).
+FEW_FRAMES = "50:60"
 
 
 @pytest.fixture
@@ -143,6 +145,9 @@ def _expect(processes, node, *args, timeout=60.0):
 
 def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, map_file,
                                                       tmp_path):
+    def play(*flags):
+        return processes.player(redkitchen, "--frames", FEW_FRAMES, "--rate", "5", *flags)
+
     missing = tmp_path / "missing.scrmap"
     node = processes.start("node", node_args(f"map_path:={missing}"))
     # Map missing: ERROR naming the file.
@@ -151,7 +156,7 @@ def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, ma
     assert str(missing) in status["message"]
 
     # Images but no CameraInfo yet (and no camera link in TF).
-    player = processes.player(redkitchen, "--no-camera-info", "--no-static-tf", "--rate", "5")
+    player = play("--no-camera-info", "--no-static-tf")
     _expect(processes, node, "--expect", "no CameraInfo received")
     processes.stop(player)
 
@@ -164,26 +169,24 @@ def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, ma
             f"map={map_file}", timeout=NODE_READY_S)
 
     # Unsupported colour encoding.
-    player = processes.player(redkitchen, "--color-encoding", "bayer_rggb8", "--no-static-tf",
-                              "--rate", "5")
+    player = play("--color-encoding", "bayer_rggb8", "--no-static-tf")
     _expect(processes, node, "--expect", "unsupported colour encoding 'bayer_rggb8'")
     processes.stop(player)
 
     # Missing TF link base_link -> camera.
-    player = processes.player(redkitchen, "--no-static-tf", "--rate", "5")
+    player = play("--no-static-tf")
     status = _expect(processes, node, "--expect", "TF missing")
     assert "base_link" in status["message"]
     processes.stop(player)
 
     # Depth not registered to colour (half size): reported, localizes RGB-only meanwhile.
-    player = processes.player(redkitchen, "--depth-half-size", "--rate", "5")
+    player = play("--depth-half-size")
     _expect(processes, node, "--expect", "expected depth registered to colour")
     processes.stop(player)
 
     # Everything fixed: OK again and localizing.
-    localized = 0
-    player = processes.player(redkitchen, "--rate", "5")
-    status = _expect(processes, node, "--level", "0", "--localized-more-than", str(localized),
+    player = play()
+    status = _expect(processes, node, "--level", "0", "--localized-more-than", "0",
                      "--expect", "localizing at", timeout=90)
     assert status["values"]["problems"] == ""
     processes.stop(player)
