@@ -25,9 +25,9 @@ class PnPConfig:
     """RGB-only: LO-RANSAC PnP (PoseLib) then Gauss-Newton on the inliers."""
 
     threshold_px: float = 10.0  # at 640 px image width; scaled with the width
-    max_ransac_points: int = 1500  # random subset given to RANSAC; all points are re-scored
+    max_ransac_points: int = 1000  # random subset given to RANSAC; all points are re-scored
     min_iterations: int = 64
-    max_iterations: int = 2000
+    max_iterations: int = 1000
     success_prob: float = 0.9999
     refine_iterations: int = 8
     seed: int = 0

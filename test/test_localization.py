@@ -1,0 +1,78 @@
+"""Relocalization with a small real map (redkitchen frames 0-49 and 100-149): real queries from
+frames 50-99, failure detection, input checks."""
+
+import numpy as np
+import pytest
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.transforms import pose_error
+from scr_localizer.io.seven_scenes import iter_frames
+from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+from scr_localizer.model.map_file import load_map
+
+QUERY_INDICES = list(range(52, 100, 6))  # 8 frames between the two mapped blocks
+
+
+@pytest.fixture(scope="module")
+def localizer(small_redkitchen_map):
+    return Localizer(load_map(small_redkitchen_map), LocalizerConfig(), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def queries(redkitchen):
+    return list(iter_frames(redkitchen, QUERY_INDICES))
+
+
+@pytest.mark.parametrize("use_depth", [False, True], ids=["rgb", "rgbd"])
+def test_real_queries_localize_within_loose_bounds(localizer, queries, use_depth):
+    errors, successes = [], 0
+    for frame in queries:
+        result = localizer.localize(frame.color, frame.camera,
+                                    frame.depth if use_depth else None)
+        successes += result.success
+        errors.append(pose_error(result.world_from_camera, frame.world_from_camera))
+        assert set(result.timings_ms) >= {"preprocess", "encoder", "head", "ransac",
+                                          "refinement", "total"}
+        assert result.covariance.shape == (6, 6)
+        assert np.all(np.linalg.eigvalsh(result.covariance) > 0)
+        if result.success:
+            assert result.inlier_count >= localizer.config.min_inliers
+    translation = np.array([e[0] for e in errors])
+    rotation = np.array([e[1] for e in errors])
+    assert successes >= 6, errors
+    assert np.median(translation) < 0.15 and np.median(rotation) < 5.0, errors
+    assert np.mean((translation < 0.25) & (rotation < 10)) >= 0.75, errors
+
+
+def test_unrelated_images_are_flagged_unsuccessful(localizer, queries):
+    rng = np.random.default_rng(0)
+    frame = queries[0]
+    flat = frame.color.reshape(-1, 3).copy()
+    rng.shuffle(flat)
+    shuffled = flat.reshape(frame.color.shape)
+    noise = rng.integers(0, 256, frame.color.shape, dtype=np.uint8)
+    for image in (shuffled, noise):
+        for depth in (None, frame.depth):
+            result = localizer.localize(image, frame.camera, depth)
+            assert not result.success, (result.inlier_count, result.inlier_ratio)
+            assert result.failure_reason
+
+
+def test_buffers_are_reused_across_frames(localizer, queries):
+    for frame in queries[:2]:
+        localizer.localize(frame.color, frame.camera)
+    layout = localizer._layout(frame.camera.width, frame.camera.height)
+    pixels_before = layout["pixels"]
+    localizer.localize(queries[2].color, queries[2].camera)
+    assert len(localizer._buffers) == 1 and layout["pixels"] is pixels_before
+    assert len(pixels_before) == localizer.config.max_correspondences
+
+
+def test_mismatched_inputs_raise_one_line_errors(localizer, queries):
+    frame = queries[0]
+    with pytest.raises(ScrLocalizerError, match="camera says"):
+        localizer.localize(frame.color[:240], frame.camera)
+    with pytest.raises(ScrLocalizerError, match="depth image"):
+        localizer.localize(frame.color, frame.camera, frame.depth[:100])
+    with pytest.raises(ScrLocalizerError, match="depth_solver"):
+        LocalizerConfig(depth_solver="magic")
