@@ -84,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--save-map", type=Path, default=None, help="keep the map here")
     parser.add_argument("--ply", type=Path, default=None, help="write the mapped point cloud")
     parser.add_argument("--name", default=None, help="result key (default from the options)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a MappingConfig field, e.g. --set head_width=256")
     args = parser.parse_args(argv)
     if not (REDKITCHEN / "frame-000000.color.jpg").exists():
         print(f"redkitchen not found at {REDKITCHEN}; set SCR_REDKITCHEN")
@@ -94,6 +96,9 @@ def main(argv=None) -> int:
         overrides["iterations"] = args.iterations
     elif args.quick:
         overrides["iterations"] = 800
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     config = preset(args.preset, **overrides)
     mapping, queries = interleaved_split(1000)
     if args.quick:
@@ -122,7 +127,6 @@ def main(argv=None) -> int:
         write_ply(args.ply, *trainer.point_cloud())
     peak_ram_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None
-    print(trainer.stats.summary(config), flush=True)
     regressor = SceneCoordinateRegressor(scene_map, device)
     accuracy = localize_pnp(regressor, iter_frames(REDKITCHEN, queries))
     result = {

@@ -89,7 +89,6 @@ def run(args) -> int:
     trainer.train()
     scene_map = trainer.scene_map(fixed_frame=args.fixed_frame, source=Path(args.bag).name)
     path = save_map(scene_map, output)
-    print(trainer.stats.summary(mapping_config))
     print(f"map written to '{path}' ({path.stat().st_size / 1e6:.2f} MB) after "
           f"{time.perf_counter() - start:.0f} s")
     if args.ply:

@@ -53,16 +53,20 @@ class SceneCoordinateHead(nn.Module):
         return xyz / w + centre
 
     def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
-        """BxDxHxW descriptor maps → Bx3xHxW scene coordinates."""
+        """BxDxHxW descriptor maps → Bx3xHxW scene coordinates. The last layer always runs in
+        float32: in fp16, coordinates a few metres from the centre would be quantised to mm."""
         x = descriptors
         for layer in self.layers:
             x = F.relu(layer(x))
-        return self._homogeneous(self.output(x), channel_dim=1)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out = F.conv2d(x.float(), self.output.weight.float(), self.output.bias.float())
+            return self._homogeneous(out, channel_dim=1)
 
     def forward_cells(self, descriptors: torch.Tensor) -> torch.Tensor:
         """NxD descriptors → Nx3 scene coordinates (same weights as forward, as matmuls)."""
         x = descriptors
         for layer in self.layers:
             x = F.relu(F.linear(x, layer.weight.flatten(1), layer.bias))
-        out = F.linear(x, self.output.weight.flatten(1), self.output.bias)
-        return self._homogeneous(out, channel_dim=1)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            out = F.linear(x.float(), self.output.weight.flatten(1).float(), self.output.bias.float())
+            return self._homogeneous(out, channel_dim=1)
