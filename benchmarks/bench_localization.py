@@ -59,18 +59,55 @@ def _record(frame, result, timings=None):
     )
 
 
-def calibrate_scale(records, target=95.0):
-    """The covariance scale for which `target` % of per-axis position errors lie inside 2 sigma."""
-    ratios = []
+def fmt(value, digits=1) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def replace_result(result, covariance_scale):
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(result, covariance=result.covariance * covariance_scale)
+
+
+def _ratios(records, per_inlier: bool):
+    """Per-axis |position error| / (2 sigma) of the raw covariance (optionally x inliers)."""
+    ratios, errors, sigmas = [], [], []
     for r in records:
         if r.covariance is None or r.translation_error_m is None:
             continue
-        sigma = np.sqrt(np.diag(r.covariance)[:3])
+        covariance = np.diag(r.covariance)[:3] * (r.inlier_count if per_inlier else 1.0)
+        sigma = np.sqrt(covariance)
         delta = r.estimate_world_from_camera[:3, 3] - r.truth_world_from_camera[:3, 3]
         ratios.extend(np.abs(delta) / (2 * sigma))
-    if not ratios:
-        return None
-    return float(np.percentile(ratios, target) ** 2)
+        errors.append(np.linalg.norm(delta))
+        sigmas.append(np.linalg.norm(sigma))
+    return np.asarray(ratios), np.asarray(errors), np.asarray(sigmas)
+
+
+def calibrate(records, target=95.0):
+    """Fit the two covariance models to `target` % of per-axis errors inside 2 sigma:
+    a constant scale (covariance_scale) and a scale per inlier (effective_independent_cells).
+    Reports the fitted value and the rank correlation of error with predicted sigma."""
+    out = {}
+    for model, per_inlier in (("covariance_scale", False), ("per_inlier_scale", True)):
+        ratios, errors, sigmas = _ratios(records, per_inlier)
+        if len(ratios) == 0:
+            out[model] = None
+            continue
+        scale = float(np.percentile(ratios, target) ** 2)
+        rank = None
+        if len(errors) > 2:
+            rank = float(np.corrcoef(np.argsort(np.argsort(errors)),
+                                     np.argsort(np.argsort(sigmas)))[0, 1])
+        out[model] = {"scale": scale, "rank_correlation": rank}
+    if out.get("per_inlier_scale"):
+        out["effective_independent_cells"] = 1.0 / out["per_inlier_scale"]["scale"]
+    return out
+
+
+def calibrate_scale(records, target=95.0):
+    item = calibrate(records, target).get("covariance_scale")
+    return item["scale"] if item else None
 
 
 def shuffled(color, rng):
@@ -110,7 +147,10 @@ def main(argv=None) -> int:
     parser.add_argument("--train", action="store_true", help="retrain the cached map")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not (REDKITCHEN / "frame-000000.color.jpg").exists():
         print(f"redkitchen not found at {REDKITCHEN}; set SCR_REDKITCHEN")
         return 1
@@ -143,14 +183,17 @@ def main(argv=None) -> int:
             pixels, scene = (pixels_all, scene_all) if cells == "all cells" else (
                 pixels_all[rows_selected], scene_all[rows_selected])
             localizer = full if cells == "all cells" else sub
-            localizer.config = replace(default, depth_solver=solver)
             depth = None if solver == "pnp" else frame.depth
-            result = localizer.solve(pixels, scene, frame.camera, depth)
-            records.setdefault(name, []).append(_record(frame, result))
-            # The same pose with no success gate and no covariance scale: calibration input.
+            # Solve once without gate or covariance scale (calibration input), then apply the
+            # default gate and scale to the same pose.
             localizer.config = replace(unscaled, depth_solver=solver)
-            raw.setdefault(name, []).append(_record(frame, localizer.solve(
-                pixels, scene, frame.camera, depth)))
+            result = localizer.solve(pixels, scene, frame.camera, depth)
+            raw.setdefault(name, []).append(_record(frame, result))
+            localizer.config = replace(default, depth_solver=solver)
+            gated = replace_result(result, localizer._covariance_factor(result.inlier_count))
+            gated.failure_reason = localizer._failure_reason(gated)
+            gated.success = not gated.failure_reason
+            records.setdefault(name, []).append(_record(frame, gated))
     accuracy_rows, results = [], {}
     for name, recs in records.items():
         summary = summarize(recs)
@@ -158,21 +201,24 @@ def main(argv=None) -> int:
         scale = calibrate_scale(raw[name])
         solve_ms = np.mean([r.timings_ms.get("ransac", 0) + r.timings_ms.get("refinement", 0)
                             for r in recs])
-        results[name] = {"gated": summary, "ungated": ungated, "covariance_scale_95": scale}
+        results[name] = {"gated": summary, "ungated": ungated,
+                         "covariance_fit_95": calibrate(raw[name])}
         accuracy_rows.append([
-            name, f"{summary['median_translation_cm']:.2f}", f"{summary['median_rotation_deg']:.2f}",
-            f"{summary['pct_10cm_5deg']:.1f}", f"{summary['pct_5cm_5deg']:.1f}",
-            f"{summary['pct_2cm_2deg']:.1f}", f"{summary['pct_1cm_1deg']:.1f}",
-            f"{summary['pct_localized']:.1f}", f"{ungated['pct_5cm_5deg']:.1f}",
+            name, fmt(summary['median_translation_cm'], 2), fmt(summary['median_rotation_deg'], 2),
+            fmt(summary['pct_10cm_5deg'], 1), fmt(summary['pct_5cm_5deg'], 1),
+            fmt(summary['pct_2cm_2deg'], 1), fmt(summary['pct_1cm_1deg'], 1),
+            fmt(summary['pct_localized'], 1), fmt(ungated['pct_5cm_5deg'], 1),
             f"{solve_ms:.1f}",
-            f"{(summary['covariance_calibration'] or {}).get('pct_position_within_2sigma') or 0:.0f}",
+            fmt((summary.get("covariance_calibration") or {}).get("pct_position_within_2sigma"), 0),
             f"{scale:.1f}" if scale else "n/a",
+            fmt(results[name]["covariance_fit_95"].get("effective_independent_cells"), 1),
         ])
     print("\n## Accuracy (same regression per frame; subset = default "
           f"{default.max_correspondences} cells)\n")
     print(table(accuracy_rows, [
         "solver", "median cm", "median deg", "10cm/5°", "5cm/5°", "2cm/2°", "1cm/1°",
-        "localized %", "5cm/5° ungated", "solver ms", "pos in 2σ %", "cov scale for 95%"]))
+        "localized %", "5cm/5° ungated", "solver ms", "pos in 2σ %", "cov scale for 95%",
+        "or n_eff for 95%"]))
 
     # End-to-end timings of the default configuration (RGB and RGB-D), as a user runs it.
     timing_rows, timing_results = [], {}
@@ -193,8 +239,8 @@ def main(argv=None) -> int:
             f"{label} ({result.solver})",
             *(f"{stages.get(s, 0):.1f}" for s in
               ("preprocess", "encoder", "head", "ransac", "refinement", "total")),
-            f"{summary['latency_ms_p95']:.1f}", f"{len(frames) / elapsed:.1f}",
-            f"{summary['pct_5cm_5deg']:.1f}",
+            fmt(summary['latency_ms_p95'], 1), f"{len(frames) / elapsed:.1f}",
+            fmt(summary['pct_5cm_5deg'], 1),
         ])
     print(f"\n## Default pipeline, end to end ({localizer.device}, "
           f"{torch.get_num_threads()} threads; machine shared, timings pessimistic)\n")
@@ -205,11 +251,10 @@ def main(argv=None) -> int:
     for label, item in timing_results.items():
         cal = item["summary"]["covariance_calibration"]
         calibration_rows.append([
-            label, cal["frames"], f"{cal['pct_position_within_2sigma']:.1f}",
-            f"{cal['pct_rotation_within_2sigma']:.1f}",
-            f"{cal['error_std_rank_correlation']:.2f}" if cal["error_std_rank_correlation"]
-            is not None else "n/a",
-            f"{cal['median_position_std_cm']:.2f}",
+            label, cal["frames"], fmt(cal['pct_position_within_2sigma'], 1),
+            fmt(cal['pct_rotation_within_2sigma'], 1),
+            fmt(cal["error_std_rank_correlation"], 2),
+            fmt(cal.get("median_position_std_cm"), 2),
         ])
     print("\n## Covariance calibration (default config, localized frames)\n")
     print(table(calibration_rows, ["mode", "frames", "position errors in 2σ %",

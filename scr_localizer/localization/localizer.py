@@ -44,7 +44,11 @@ class LocalizerConfig:
     max_rotation_std_deg: float = 3.0
     # Residual-based covariances assume independent cells; neighbouring cells' errors are
     # correlated, so the raw covariance is too optimistic. Scale calibrated on redkitchen.
+    # Cells closer than a few cells apart share their error, so the covariance is scaled by
+    # inliers / effective_independent_cells (when larger than 1; 0 disables), then by
+    # covariance_scale.
     covariance_scale: float = 1.0
+    effective_independent_cells: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -222,7 +226,7 @@ class Localizer:
         result = LocalizationResult(
             success=False,
             world_from_camera=estimate.world_from_camera,
-            covariance=estimate.covariance * self.config.covariance_scale,
+            covariance=estimate.covariance * self._covariance_factor(estimate.inlier_count),
             inlier_count=estimate.inlier_count,
             inlier_ratio=estimate.inlier_ratio,
             timings_ms=dict(estimate.timings_ms),
@@ -249,6 +253,12 @@ class Localizer:
         if config.depth_solver != rgbd.refinement:
             rgbd = RGBDConfig(**{**rgbd.__dict__, "refinement": config.depth_solver})
         return estimate_pose_rgbd(pixels, scene_xyz, camera_xyz, camera, rgbd)
+
+    def _covariance_factor(self, inliers: int) -> float:
+        factor = self.config.covariance_scale
+        if self.config.effective_independent_cells > 0:
+            factor *= max(1.0, inliers / self.config.effective_independent_cells)
+        return factor
 
     def _failure_reason(self, result: LocalizationResult) -> str:
         config = self.config
