@@ -32,17 +32,32 @@ RESULTS = ROOT / "benchmarks" / "results"
 PLAYER = ROOT / "test" / "ros_processes" / "rgbd_player.py"
 
 
-def _environment(domain_id: int, log_dir: Path) -> dict[str, str]:
+TRANSPORTS = ("large_data", "shm64")
+
+
+def _environment(domain_id: int, log_dir: Path, transport: str) -> dict[str, str]:
+    """large_data: FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (as the ros2-on-pip note recommends);
+    shm64: the replay tool's profile (64 MB shared-memory segment, 4 MB UDP buffers)."""
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain_id), ROS_LOG_DIR=str(log_dir / "ros_log"),
-               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
-               FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA")
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1")
+    for variable in ("FASTDDS_BUILTIN_TRANSPORTS", "FASTDDS_DEFAULT_PROFILES_FILE",
+                     "FASTRTPS_DEFAULT_PROFILES_FILE"):
+        env.pop(variable, None)
+    if transport == "large_data":
+        env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+    else:
+        from scr_localizer.evaluation.replay import FASTDDS_PROFILE
+
+        profile = log_dir / "fastdds_shm64.xml"
+        profile.write_text(FASTDDS_PROFILE)
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
     return env
 
 
 def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, duration_s: float,
-            startup_timeout_s: float = 180.0) -> dict:
+            transport: str = "large_data", startup_timeout_s: float = 180.0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import qos_profile_sensor_data
@@ -53,9 +68,13 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
 
     domain_id = random.SystemRandom().randint(101, 200)
     log_dir = Path(tempfile.mkdtemp(prefix="bench_ros_node_"))
-    env = _environment(domain_id, log_dir)
-    os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE",
-                                           "FASTDDS_BUILTIN_TRANSPORTS")})
+    env = _environment(domain_id, log_dir, transport)
+    for variable in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_BUILTIN_TRANSPORTS",
+                     "FASTDDS_DEFAULT_PROFILES_FILE"):
+        if variable in env:
+            os.environ[variable] = env[variable]
+        else:
+            os.environ.pop(variable, None)
     node_log = open(log_dir / "node.log", "w")  # noqa: SIM115 - closed below
     node = subprocess.Popen(
         [sys.executable, "-m", "scr_localizer.cli", "localize-node", "--ros-args",
@@ -97,6 +116,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
                 raise SystemExit(f"the node produced no fix; log: {log_dir / 'node.log'}")
             rclpy.spin_once(listener, timeout_sec=0.1)
         start = time.time()
+        processed_at_start = int(diagnostics.get("frames_processed", 0))
         end = start + duration_s
         while time.time() < end:
             rclpy.spin_once(listener, timeout_sec=0.05)
@@ -116,9 +136,12 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     input_count = sum(1 for t in inputs if start <= t <= end)
     return {
         "device": device,
+        "transport": transport,
         "input_rate_hz_requested": rate_hz,
         "input_rate_hz_received": input_count / duration_s,
         "fix_rate_hz": len(window) / duration_s,
+        "processed_rate_hz": (int(diagnostics.get("frames_processed", 0)) - processed_at_start)
+        / duration_s,
         "fixes": len(window),
         "latency_ms_p50": float(np.percentile(latencies_ms, 50)) if len(window) else None,
         "latency_ms_p95": float(np.percentile(latencies_ms, 95)) if len(window) else None,
@@ -138,6 +161,7 @@ def main(argv=None) -> int:
                         help="map file (default: bench_localization's cached redkitchen map)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
+    parser.add_argument("--transport", choices=TRANSPORTS + ("both",), default="both")
     args = parser.parse_args(argv)
 
     from benchmarks.bench_localization import DEFAULT_MAP, REDKITCHEN, get_map
@@ -145,23 +169,30 @@ def main(argv=None) -> int:
     map_path = args.map or DEFAULT_MAP
     if args.map is None:
         get_map(DEFAULT_MAP, train=False)  # trains and caches it on first use
-    result = measure(map_path, REDKITCHEN, args.device, args.rate, 20.0 if args.quick else 60.0)
-    result["map"] = str(map_path)
+    transports = TRANSPORTS if args.transport == "both" else (args.transport,)
+    results = []
+    for transport in transports:
+        result = measure(map_path, REDKITCHEN, args.device, args.rate,
+                         20.0 if args.quick else 60.0, transport)
+        result["map"] = str(map_path)
+        results.append(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "ros_node.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / "ros_node.json").write_text(json.dumps(results, indent=2) + "\n")
 
     def fmt(value, digits=1):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
-    d = result["node_diagnostics"]
-    print("| input Hz (req/recv) | fixes Hz | latency p50 ms | p95 ms | max ms | "
-          "dropped superseded | dropped stale | device | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.rate:g} / {fmt(result['input_rate_hz_received'])} | "
-          f"{fmt(result['fix_rate_hz'], 2)} | {fmt(result['latency_ms_p50'])} | "
-          f"{fmt(result['latency_ms_p95'])} | {fmt(result['latency_ms_max'])} | "
-          f"{d.get('frames_superseded', '?')} | {d.get('frames_stale', '?')} | "
-          f"{result['device']} | {result['load_average_1min']:.1f} |")
+    print("| transport | input Hz (req/recv) | fixes Hz | processed Hz | latency p50 ms | p95 ms | "
+          "max ms | superseded | stale | TF late | device | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for result in results:
+        d = result["node_diagnostics"]
+        print(f"| {result['transport']} | {args.rate:g} / {fmt(result['input_rate_hz_received'])} | "
+              f"{fmt(result['fix_rate_hz'], 2)} | {fmt(result['processed_rate_hz'], 2)} | "
+              f"{fmt(result['latency_ms_p50'])} | {fmt(result['latency_ms_p95'])} | "
+              f"{fmt(result['latency_ms_max'])} | {d.get('frames_superseded', '?')} | "
+              f"{d.get('frames_stale', '?')} | {d.get('frames_rejected_input', '?')} | "
+              f"{result['device']} | {result['load_average_1min']:.1f} |")
     return 0
 
 
