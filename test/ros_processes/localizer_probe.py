@@ -102,10 +102,9 @@ def main():
 
     def matched():
         fixes = []
-        used = set()
-        for stamp, map_from_odom in map_odom:
-            if stamp in odom_base and stamp in truth and stamp not in used:
-                used.add(stamp)
+        latest = dict(map_odom)  # the last map->odom per stamp, as a TF buffer keeps it
+        for stamp, map_from_odom in sorted(latest.items()):
+            if stamp in odom_base and stamp in truth:
                 t_err, r_err = pose_error(map_from_odom @ odom_base[stamp], truth[stamp])
                 fixes.append({"stamp_ns": stamp, "t_err_m": t_err, "r_err_deg": r_err})
         return fixes

@@ -14,6 +14,7 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
 from scr_localizer.geometry.transforms import invert_pose, pose_from_translation_quaternion
@@ -44,6 +45,8 @@ def main():
     parser.add_argument("--no-static-tf", action="store_true")
     parser.add_argument("--color-encoding", default="rgb8")
     parser.add_argument("--depth-half-size", action="store_true")
+    parser.add_argument("--sim-time", action="store_true",
+                        help="publish /clock from t=1000 s and stamp everything with it")
     args = parser.parse_args()
 
     first, last = (int(v) for v in args.frames.split(":"))
@@ -63,9 +66,19 @@ def main():
     info_pub = node.create_publisher(CameraInfo, INFO, qos_profile_sensor_data)
     truth_pub = node.create_publisher(PoseStamped, "/ground_truth/pose", 10)
     tf = TransformBroadcaster(node)
+    clock_pub = node.create_publisher(Clock, "/clock", 10) if args.sim_time else None
+    sim_start_ns = 1000 * 10**9
+
+    def now_ns(index):
+        if clock_pub is None:
+            return node.get_clock().now().nanoseconds
+        stamp_ns = sim_start_ns + int(index * 1e9 / args.rate)
+        clock_pub.publish(Clock(clock=ns_to_stamp(stamp_ns)))
+        return stamp_ns
+
     if not args.no_static_tf:
         StaticTransformBroadcaster(node).sendTransform(transform_stamped(
-            "base_link", CAMERA_FRAME, node.get_clock().now().nanoseconds, BASE_FROM_CAMERA))
+            "base_link", CAMERA_FRAME, now_ns(0), BASE_FROM_CAMERA))
     odom_from_map = invert_pose(MAP_FROM_ODOM)
     end = time.monotonic() + args.duration
     index = 0
@@ -74,7 +87,7 @@ def main():
         frame, step, color_bytes, depth_shape, depth_step, depth_bytes, map_from_base = \
             frames[index % len(frames)]
         index += 1
-        stamp_ns = node.get_clock().now().nanoseconds
+        stamp_ns = now_ns(index)
         stamp = ns_to_stamp(stamp_ns)
         tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns,
                                            odom_from_map @ map_from_base))
