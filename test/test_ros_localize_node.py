@@ -205,6 +205,10 @@ def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, ma
     status = _expect(processes, node, "--level", "0", "--localized-more-than", "0",
                      "--expect", "localizing at", timeout=90)
     assert status["values"]["problems"] == ""
+    # A bad map set while running is refused and the loaded one keeps working.
+    status = _expect(processes, node, "--set-string", f"map_path={corrupt}", "--expect",
+                     f"still localizing with '{map_file}'", "--level", "1")
+    assert status["values"]["map"] == str(map_file)
     processes.stop(player)
     log = processes.log("node")
     for said in ("cannot load map", "no CameraInfo received", "unsupported colour encoding",
