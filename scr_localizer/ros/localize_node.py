@@ -118,7 +118,6 @@ class PendingFrame:
     color: Image
     depth: Image | None
     info: CameraInfo
-    received_ns: int
 
 
 class LocalizeNode(Node):
@@ -180,9 +179,9 @@ class LocalizeNode(Node):
         self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
         self._worker.start()
         self._load_map(inputs["map_path"])
+        topics = ", ".join(sub.getTopic() for sub in self._subs.values())
         self.get_logger().info(
-            f"listening to {', '.join(sub.getTopic() if hasattr(sub, 'getTopic') else sub.topic for sub in self._subs.values())}"
-            f" ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
+            f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
             f"{inputs['map_frame']}->{inputs['odom_frame'] or inputs['base_frame'] or '<camera>'}")
 
     # -- inputs --------------------------------------------------------------------------------
@@ -197,7 +196,7 @@ class LocalizeNode(Node):
             self.counts["synchronized"] += 1
         if not self.enabled:
             return
-        frame = PendingFrame(color, depth, info, self.get_clock().now().nanoseconds)
+        frame = PendingFrame(color, depth, info)
         with self._mailbox_lock:
             if self._pending is not None:
                 with self._stats_lock:
@@ -231,6 +230,10 @@ class LocalizeNode(Node):
                 self.params[parameter.name] = parameter.value
             if parameter.name == "map_path":
                 self._load_map(parameter.value)
+            if parameter.name == "min_inliers":
+                with self._localizer_lock:
+                    if self._localizer is not None:
+                        self._localizer.config.min_inliers = int(parameter.value)
 
     # -- map -----------------------------------------------------------------------------------
     def _load_map(self, path: str) -> None:
@@ -271,6 +274,8 @@ class LocalizeNode(Node):
             self._map_loading = ""
             if localizer is not None:
                 self._localizer, self._localizer_map = localizer, path
+                with self._stats_lock:  # the old map->odom belongs to the old map
+                    self._last_map_from_odom = None
             current = self._localizer_map if self._localizer is not None else ""
         if error:
             if current:
