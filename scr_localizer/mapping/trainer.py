@@ -478,6 +478,10 @@ class MapTrainer:
                                  & info["valid"]).float().mean())
                 bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
                                 clamp=f"{clamp_px:.1f}px", refresh=False)
+                if config.time_budget_s > 0 and progress > 0.01:
+                    # Time-bound: the expected total follows the measured speed (honest ETA).
+                    bar.total = min(config.iterations, max(iteration + 1,
+                                                           int(iteration / progress)))
             bar.update(1)
             iteration += 1
         bar.close()
