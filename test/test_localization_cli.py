@@ -22,12 +22,13 @@ def bags(tmp_path_factory, redkitchen, small_redkitchen_map):
     folder = tmp_path_factory.mktemp("loc_cli")
     frames = list(iter_frames(redkitchen, INDICES))
     query = write_rgbd_bag(folder / "query", frames, BagWriteConfig(query=True))
+    mapping = write_rgbd_bag(folder / "mapping", frames[:2], BagWriteConfig())
     for frame in frames:
         frame.world_from_camera = None
     no_truth = write_rgbd_bag(folder / "no_truth", frames, BagWriteConfig())
     map_path = small_redkitchen_map
     truth = {f.stamp_ns: f.world_from_camera for f in iter_frames(redkitchen, INDICES)}
-    return {"folder": folder, "query": query, "no_truth": no_truth, "map": map_path,
+    return {"folder": folder, "query": query, "mapping": mapping, "no_truth": no_truth, "map": map_path,
             "truth": truth}
 
 
@@ -44,6 +45,17 @@ def test_evaluate_query_bag_writes_summary(bags, capsys):
     assert summary["depth_used"] is True
     assert summary["pct_10cm_5deg"] >= 50.0
     assert summary["latency_ms_p50"] > 0
+
+
+def test_evaluate_mapping_bag_uses_tf_ground_truth(bags, capsys):
+    out = bags["folder"] / "eval_mapping.json"
+    code = main(["evaluate", "--map", str(bags["map"]), "--bag", str(bags["mapping"]),
+                 "--json", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    summary = json.loads(out.read_text())
+    assert summary["accuracy_available"] is True and summary["frames"] == 2
+    assert summary["ground_truth_source"].startswith("TF map -> ")
+    assert summary["median_translation_cm"] < 25
 
 
 def test_evaluate_without_ground_truth_reports_accuracy_unavailable(bags, capsys):
