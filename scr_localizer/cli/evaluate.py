@@ -54,8 +54,10 @@ def run(args) -> int:
 
         write_report(args.report, records, summary, title=f"Localization of {args.bag}")
     if summary["accuracy_available"]:
-        print(f"{summary['frames']} frames: median {summary['median_translation_cm']} cm / "
-              f"{summary['median_rotation_deg']} deg, {summary['pct_5cm_5deg']:.1f} % within "
+        median_t, median_r = summary["median_translation_cm"], summary["median_rotation_deg"]
+        median = (f"median {median_t:.2f} cm / {median_r:.2f} deg" if median_t is not None
+                  else "median n/a (most frames not localized)")
+        print(f"{summary['frames']} frames: {median}, {summary['pct_5cm_5deg']:.1f} % within "
               f"5 cm/5 deg, {summary['pct_localized']:.1f} % localized, latency p50 "
               f"{summary['latency_ms_p50']:.1f} ms -> {json_path}")
     else:
