@@ -25,6 +25,9 @@ def add_bag_and_localizer_arguments(parser) -> None:
                         help="pose solver when depth is present: pnp+depth (default), joint, "
                         "kabsch or pnp")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the network (default: torch's; 1 is much faster "
+                        "when other processes keep every core busy)")
     parser.add_argument("--frame-step", type=int, default=1, help="use every Nth frame")
     parser.add_argument("--progress", action="store_true", help="show a progress bar")
 
@@ -43,6 +46,10 @@ def build_localizer(args):
     from scr_localizer.localization.localizer import Localizer, LocalizerConfig
     from scr_localizer.model.map_file import load_map
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     scene_map = load_map(args.map)
     config = LocalizerConfig()
     if args.depth_solver:
