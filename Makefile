@@ -41,6 +41,9 @@ lint: $(VENV)/.stamp-requirements
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+demo: setup
+	$(PY) -m scr_localizer.cli demo
+
 benchmark: setup
 	$(PY) -m benchmarks.run
 
