@@ -26,7 +26,7 @@ class DemoConfig:
     seed: int = 0
     width: int = 640
     height: int = 480
-    mapping_frames: int = 150
+    mapping_frames: int = 120
     query_frames: int = 50
     texel_mm: float = 4.0
     # Mapping: the cpu preset (256-wide head, batch 2048, no augmentation) stopped by a shorter
@@ -156,6 +156,7 @@ def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = pri
                    "training the head")
         trainer.train()
         save_map(trainer.scene_map(fixed_frame="map", source="built-in demo room"), map_path)
+        clock.line(f"mapping: {trainer.stats.summary(mapping_config)}")
         clock.line(f"mapping: map written to '{map_path}' "
                    f"({map_path.stat().st_size / 1e6:.1f} MB)")
 
