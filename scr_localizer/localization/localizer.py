@@ -46,8 +46,8 @@ class LocalizerConfig:
     # neighbouring cells, so the raw covariance is far too small. It is multiplied by these
     # factors (per solver: RGB-only and with depth), fitted on redkitchen so that ~95 % of
     # per-axis position errors fall inside 2 sigma (benchmarks/bench_localization.py).
-    covariance_scale_rgb: float = 55.0
-    covariance_scale_rgbd: float = 45.0
+    covariance_scale_rgb: float = 50.0
+    covariance_scale_rgbd: float = 40.0
     # Optionally also x inliers / effective_independent_cells (when > 1; 0 disables).
     effective_independent_cells: int = 0
     seed: int = 0
