@@ -52,7 +52,9 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "camera->base) at the image stamp before reporting TF missing"),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
                   "when the worker picks them up are dropped as stale", read_only=False),
-    ParameterSpec("min_inliers", 150, "Fixes with fewer RANSAC inliers are rejected (WARN)",
+    # Same gate as LocalizerConfig.min_inliers (calibrated by benchmarks/bench_localization.py),
+    # so the live node and `scr-localizer evaluate` accept the same fixes.
+    ParameterSpec("min_inliers", 80, "Fixes with fewer RANSAC inliers are rejected (WARN)",
                   read_only=False),
     ParameterSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates"),
     ParameterSpec("enabled", True, "Start localizing at once (the ~/enable service toggles it)"),
