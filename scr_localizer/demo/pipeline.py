@@ -157,6 +157,11 @@ def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = pri
         trainer.train()
         save_map(trainer.scene_map(fixed_frame="map", source="built-in demo room"), map_path)
         clock.line(f"mapping: {trainer.stats.summary(mapping_config)}")
+        if not trainer.stats.inlier_share >= 0.3:
+            clock.line("mapping: WARNING: under 30 % of training cells reproject within "
+                       f"{mapping_config.inlier_threshold_px:g} px after "
+                       f"{trainer.stats.iterations} iterations: the map is undertrained "
+                       "(a busy machine gets fewer iterations into the time budget)")
         clock.line(f"mapping: map written to '{map_path}' "
                    f"({map_path.stat().st_size / 1e6:.1f} MB)")
 
