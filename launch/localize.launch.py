@@ -7,12 +7,12 @@ from its declared default overrides the file. Defaults fit a RealSense driver
 (realsense2_camera with align_depth.enable:=true) on a robot publishing odom->base_link.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchDescription
 from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS
 
 # launch argument -> node parameter

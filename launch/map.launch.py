@@ -8,6 +8,7 @@ launch shuts down with it. Parameters come from config/map.yaml (or params_file:
 argument that differs from its declared default overrides the file.
 """
 
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
@@ -15,7 +16,6 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchDescription
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS
 
 ARGUMENT_PARAMETERS = {

@@ -18,9 +18,8 @@ LAUNCH = Path(__file__).resolve().parents[1] / "launch"
 
 def _require_launch_ros():
     try:
-        import launch_ros  # noqa: F401
-
         import launch  # noqa: F401
+        import launch_ros  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"launch_ros cannot be imported here ({exc}); it comes with a ROS 2 install, "
                     "not with the pip-only setup")
@@ -40,9 +39,8 @@ def _arguments(description):
 
 
 def _default_text(argument):
-    from launch.utilities import perform_substitutions
-
     from launch import LaunchContext
+    from launch.utilities import perform_substitutions
 
     return perform_substitutions(LaunchContext(), argument.default_value)
 
