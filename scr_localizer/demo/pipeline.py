@@ -160,8 +160,8 @@ def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = pri
         if not trainer.stats.inlier_share >= 0.3:
             clock.line("mapping: WARNING: under 30 % of training cells reproject within "
                        f"{mapping_config.inlier_threshold_px:g} px after "
-                       f"{trainer.stats.iterations} iterations: the map is undertrained "
-                       "(a busy machine gets fewer iterations into the time budget)")
+                       f"{trainer.stats.iterations} iterations: expect few fixes (too few "
+                       "iterations on a busy machine, or a scene the head cannot fit)")
         clock.line(f"mapping: map written to '{map_path}' "
                    f"({map_path.stat().st_size / 1e6:.1f} MB)")
 
