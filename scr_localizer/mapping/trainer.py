@@ -8,9 +8,8 @@ plus a depth prior from *Scene Coordinate Reconstruction Priors* (ICCV 2025): wi
 Laplace NLL of the predicted camera-frame depth around the measured depth (b = 0.1 m); without
 depth, a Laplace NLL around the typical indoor depth (mu = 1.73 m, b = 0.6 m).
 
-Training happens in coordinates centred on the mean observed scene point (with the RGB-D
-prior; otherwise the mean mapping-camera position) so float32 stays precise for any fixed
-frame; the centre becomes the head's offset when the map is built.
+Training happens in coordinates centred on the mean mapping-camera position so float32 stays
+precise for any fixed frame; the centre becomes the head's offset when the map is built.
 """
 
 from __future__ import annotations
@@ -59,9 +58,6 @@ class MappingConfig:
     clamp_start_px: float = 50.0  # tanh clamp of the reprojection error, shrinking ...
     clamp_end_px: float = 1.0  # ... to this by the end of training
     hard_clamp_px: float = 1000.0  # beyond this a prediction counts as invalid
-    # Cells with measured depth count as invalid (3D pull) beyond this: the tanh gives such
-    # errors no gradient, so they would stay stuck at the right depth but laterally off.
-    depth_pull_px: float = 100.0
     min_depth_m: float = 0.1
     max_depth_m: float = 1000.0
     invalid_target_depth_m: float = 1.73  # invalid predictions are pulled to this depth ...
@@ -146,7 +142,7 @@ class CellBuffer:
     colors: np.ndarray  # N x 3 uint8 (for the point cloud)
     camera_from_centred: torch.Tensor  # F x 3 x 4 float32
     intrinsics: torch.Tensor  # F x 4 (fx, fy, cx, cy) float32, base pixels
-    centre: np.ndarray  # 3 float64: mean scene point (or camera position) in the fixed frame
+    centre: np.ndarray  # 3 float64: mean camera position in the fixed frame
 
     def __len__(self) -> int:
         return int(self.descriptors.shape[0])
@@ -331,9 +327,7 @@ class MapTrainer:
                 f"expected colour images with poses in the fixed frame"
             )
         world_from_camera = np.stack(poses)
-        centre = _scene_centre(world_from_camera, np.asarray(intrinsics, np.float64),
-                               np.concatenate(pixels), np.concatenate(depths)
-                               * (config.prior == "rgbd"), np.concatenate(frame_ids))
+        centre = world_from_camera[:, :3, 3].mean(axis=0)
         centred = world_from_camera.copy()
         centred[:, :3, 3] -= centre
         camera_from_centred = np.linalg.inv(centred)[:, :3, :]
@@ -372,23 +366,18 @@ class MapTrainer:
         frame = batch["frame"]
         points = self._camera_points(scene, frame, buffer)
         error, z = self._reprojection(points, frame, batch["pixels"], buffer)
-        depth = batch["depth"]
-        has_depth = depth > 0
         valid = ((z > config.min_depth_m) & (z < config.max_depth_m)
                  & (error < config.hard_clamp_px))
-        depth_pull = has_depth if config.prior == "rgbd" else torch.zeros_like(has_depth)
-        valid = valid & ~(depth_pull & (error > config.depth_pull_px))
         robust = clamp_px * torch.tanh(error / clamp_px)
+        depth = batch["depth"]
+        has_depth = depth > 0
         # Invalid predictions (behind the camera, absurdly far off) get an L1 pull in 3D
         # towards the pixel's ray at the measured depth (or a typical depth).
         target_depth = torch.where(has_depth, depth, torch.full_like(depth, config.invalid_target_depth_m))
         k = buffer.intrinsics[frame]
         target = torch.cat([(batch["pixels"] - k[:, 2:]) / k[:, :2] * target_depth[:, None],
                             target_depth[:, None]], dim=1)
-        # With measured depth, in pixel-like units (metres * fx / depth), so it is not drowned
-        # by the valid cells.
         pull = (points - target).abs().sum(dim=1)
-        pull = torch.where(depth_pull, pull * k[:, 0] / target_depth, pull)
         per_cell = torch.where(valid, robust, pull)
         if config.prior == "rgbd":
             prior = torch.where(has_depth, (z - depth).abs() / config.rgbd_bandwidth_m,
@@ -569,21 +558,6 @@ class MapTrainer:
         keep = (error < max_error_px).cpu().numpy()
         xyz = scene.cpu().double().numpy()[keep] + self.buffer.centre
         return xyz, self.buffer.colors[: len(keep)][keep]
-
-
-def _scene_centre(world_from_camera: np.ndarray, intrinsics: np.ndarray, pixels: np.ndarray,
-                  depth: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """Mean of the back-projected measured depths (the observed geometry), or the mean camera
-    position without depth. Predictions start there: at the camera mean they can start behind
-    outward-looking cameras or far off to the side, where the reprojection loss cannot reach."""
-    has = depth > 0
-    if not has.any():
-        return world_from_camera[:, :3, 3].mean(axis=0)
-    k, d, f = intrinsics[frame[has]], depth[has].astype(np.float64), frame[has]
-    camera = np.concatenate([(pixels[has] - k[:, 2:]) / k[:, :2] * d[:, None], d[:, None]], 1)
-    pose = world_from_camera[f]
-    points = np.einsum("nij,nj->ni", pose[:, :3, :3], camera) + pose[:, :3, 3]
-    return points.mean(axis=0)
 
 
 def _progress_bar(enabled: bool, **kwargs):
