@@ -201,12 +201,10 @@ class DemoScene:
     # -- trajectories and frames -------------------------------------------------------------
 
     def mapping_poses(self) -> list[np.ndarray]:
-        center = (self.config.room_size_m[0] / 2, self.config.room_size_m[1] / 2)
-        return mapping_poses(self.config.mapping_frames, center)
+        return mapping_poses(self.config.mapping_frames)
 
     def query_poses(self) -> list[np.ndarray]:
-        center = (self.config.room_size_m[0] / 2, self.config.room_size_m[1] / 2)
-        return query_poses(self.config.query_frames, center)
+        return query_poses(self.config.query_frames)
 
     def frames(self, poses: Sequence[np.ndarray], name: str = "frame",
                first_index: int = 0) -> Iterator[RGBDFrame]:

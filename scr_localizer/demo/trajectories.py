@@ -19,35 +19,39 @@ def camera_pose(position, yaw: float, pitch: float, roll: float = 0.0) -> np.nda
     return pose
 
 
-def mapping_poses(count: int, center_xy=(3.5, 3.0)) -> list[np.ndarray]:
-    """Two loops around the room centre looking outwards at walls and furniture: the first far
-    out and low, the second further in and higher, with yaw and pitch swaying."""
+# The mapped area: the half of the room in front of the x = 0 wall (shelf, pictures, pillar,
+# cabinet and corners), seen from a loop 2-3 m away, like a person sweeping a camera along it.
+# A compact area mapped densely is what a few minutes of CPU training can learn.
+AREA_CENTER_XY = (2.55, 3.0)
+LOOK_YAW = np.pi  # towards -x
+
+
+def mapping_poses(count: int, center_xy=AREA_CENTER_XY) -> list[np.ndarray]:
+    """Two laps of an elongated loop (0.7 m x 2.8 m) facing the x = 0 wall, the camera height
+    changing between the long sides and the view sweeping left and right (out of phase between
+    the laps, so every place is seen in both directions)."""
     poses = []
     for i in range(count):
-        s = i / max(count, 1)
-        phi = 4.0 * np.pi * s
-        radius = 1.05 + 0.25 * np.cos(phi / 2)
-        position = [center_xy[0] + radius * np.cos(phi), center_xy[1] + radius * np.sin(phi),
-                    1.4 - 0.2 * np.cos(phi / 2) + 0.06 * np.sin(3 * phi)]
-        yaw = phi + 0.35 * np.sin(5 * phi)
-        pitch = np.radians(-14.0 + 8.0 * np.sin(4 * phi + 0.3))
-        roll = np.radians(3.0 * np.sin(7 * phi))
+        theta = 4.0 * np.pi * i / max(count, 1)
+        position = [center_xy[0] + 0.35 * np.cos(theta), center_xy[1] + 1.4 * np.sin(theta),
+                    1.4 + 0.15 * np.cos(theta) + 0.04 * np.sin(5 * theta)]
+        yaw = LOOK_YAW + 0.5 * np.sin(2.5 * theta)
+        pitch = np.radians(-10.0 + 6.0 * np.sin(3 * theta + 0.3))
+        roll = np.radians(2.0 * np.sin(4 * theta))
         poses.append(camera_pose(position, yaw, pitch, roll))
     return poses
 
 
-def query_poses(count: int, center_xy=(3.5, 3.0)) -> list[np.ndarray]:
-    """One loop between the mapping loops, starting elsewhere and with other sways, so no query
-    view repeats a mapping view."""
+def query_poses(count: int, center_xy=AREA_CENTER_XY) -> list[np.ndarray]:
+    """One lap of a smaller loop inside the mapping loop, starting elsewhere and sweeping at
+    another rhythm, so no query view repeats a mapping view."""
     poses = []
     for i in range(count):
-        s = i / max(count, 1)
-        phi = 2.0 * np.pi * s + 0.7
-        radius = 1.05 + 0.12 * np.sin(3 * phi + 0.4)
-        position = [center_xy[0] + radius * np.cos(phi), center_xy[1] + radius * np.sin(phi),
-                    1.42 + 0.1 * np.sin(2 * phi + 1.0)]
-        yaw = phi + 0.22 * np.sin(3 * phi + 2.0)
-        pitch = np.radians(-11.0 + 6.0 * np.sin(5 * phi + 1.3))
-        roll = np.radians(-2.0 * np.sin(4 * phi))
+        theta = 2.0 * np.pi * i / max(count, 1) + 0.8
+        position = [center_xy[0] + 0.2 * np.cos(theta), center_xy[1] + 1.15 * np.sin(theta),
+                    1.42 + 0.08 * np.sin(2 * theta + 1.0)]
+        yaw = LOOK_YAW + 0.35 * np.sin(3 * theta + 1.0)
+        pitch = np.radians(-8.0 + 4.0 * np.sin(2 * theta + 1.3))
+        roll = np.radians(-1.5 * np.sin(3 * theta))
         poses.append(camera_pose(position, yaw, pitch, roll))
     return poses
