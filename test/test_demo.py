@@ -38,14 +38,16 @@ def test_quick_demo_maps_replays_and_reports(isolated_ros, tmp_path, capsys):
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mode"] == "replay" and summary["accuracy_available"]
-    assert summary["frames"] >= 6
     assert summary["frames_dropped"] <= 1
-    # Accuracy on the built-in scene's query path is not asserted yet: its maps fit the
-    # mapping frames (cm-level when localizing them) but the query loop does not localize
-    # (issue 8 is open). What is checked: every query frame reached the live node and was
-    # scored, and every reported fix is a real pose.
-    assert summary["frames"] == 8 and summary["frames_with_ground_truth"] == 8
-    assert summary["node_frames_synchronized"] == 8
-    assert summary["frames_processed"] + summary["frames_dropped"] == 8
+    # Every query frame reached the live node and was scored ...
+    assert summary["frames"] == 16 and summary["frames_with_ground_truth"] == 16
+    assert summary["node_frames_synchronized"] == 16
+    assert summary["frames_processed"] + summary["frames_dropped"] == 16
+    # ... and the query path, which never repeats a mapping view, localizes. The quick map
+    # (1500 iterations at 320x240) gave 100 % localized, median 5.7 cm / 1.2 deg, 75 % within
+    # 10 cm / 5 deg; the bounds leave room for other CPUs' float rounding, not for a broken map.
+    assert summary["pct_localized"] >= 80.0
+    assert summary["median_translation_cm"] < 15.0 and summary["median_rotation_deg"] < 5.0
+    assert summary["pct_10cm_5deg"] >= 50.0
     assert set(summary["demo_stage_seconds"]) and all(
         s > 0 for s in summary["demo_stage_seconds"].values())

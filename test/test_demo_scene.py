@@ -25,7 +25,8 @@ def small_scene() -> DemoScene:
 
 
 def test_render_is_deterministic_by_seed(small_scene):
-    pose = small_scene.mapping_poses()[17]
+    # Towards the x = 7 m wall above the table: only fixed geometry (walls, a picture) in view.
+    pose = camera_pose([3.5, 3.0, 1.8], yaw=0.0, pitch=0.15)
     color, depth = small_scene.render(pose, noise_seed=17)
     again = DemoScene(DemoSceneConfig(seed=3, **SMALL)).render(pose, noise_seed=17)
     assert color.shape == (120, 160, 3) and color.dtype == np.uint8
