@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.model import map_file
+from scr_localizer.io import atomic
 from scr_localizer.model.encoder import encoder_hash
 from scr_localizer.model.head import HeadConfig, SceneCoordinateHead
 from scr_localizer.model.map_file import SceneMap, load_map, save_map
@@ -124,7 +124,7 @@ def test_exception_mid_write_leaves_no_file(tmp_path, monkeypatch):
     def failing_fsync(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr(map_file.os, "fsync", failing_fsync)
+    monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="disk full"):
         save_map(_scene_map(), target)
     assert list(tmp_path.iterdir()) == []
@@ -137,7 +137,7 @@ def test_failed_overwrite_keeps_the_old_map(tmp_path, monkeypatch):
     def interrupted_replace(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(map_file.os, "replace", interrupted_replace)
+    monkeypatch.setattr(atomic.os, "replace", interrupted_replace)
     with pytest.raises(KeyboardInterrupt):
         save_map(_scene_map(config=HeadConfig(width=32)), target)
     assert target.read_bytes() == before
@@ -153,12 +153,13 @@ def test_killed_writer_leaves_no_map(tmp_path):
     target = tmp_path / "room.scrmap"
     script = (
         "import os, time, sys\n"
+        "from scr_localizer.io import atomic\n"
         "from scr_localizer.model import map_file\n"
         "import test.test_map_file as t\n"
         "real = os.fsync\n"
         "def slow(fd):\n"
         "    print('writing', flush=True); time.sleep(60)\n"
-        "map_file.os.fsync = slow\n"
+        "atomic.os.fsync = slow\n"
         f"map_file.save_map(t._scene_map(), {str(target)!r})\n"
     )
     child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,

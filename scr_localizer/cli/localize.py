@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import atomic_write
 
 VERB = "localize"
 HELP = "localize every frame of a bag against a map; write poses (TUM) and inlier counts"
@@ -72,14 +71,8 @@ def write_inliers(path: Path, records) -> None:
         seconds, nanoseconds = divmod(int(r.stamp_ns), 1_000_000_000)
         lines.append(f"{seconds}.{nanoseconds:09d} {int(r.success)} {r.inlier_count} "
                      f"{r.inlier_ratio:.4f} {r.latency_ms:.2f}")
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write("\n".join(lines) + "\n")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    with atomic_write(path) as stream:
+        stream.write("\n".join(lines) + "\n")
 
 
 def run(args) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.transforms import pose_error
+from scr_localizer.io.atomic import atomic_write
 
 # (translation cm, rotation deg) thresholds, as named in the JSON keys.
 ACCURACY_THRESHOLDS = {
@@ -172,13 +171,7 @@ def write_json(path, summary: dict) -> Path:
     path = Path(path)
     if not path.parent.is_dir():
         raise ScrLocalizerError(f"output folder {path.parent} does not exist; create it first")
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(_json_ready(summary), stream, indent=2, sort_keys=False)
-            stream.write("\n")
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    with atomic_write(path) as stream:
+        json.dump(_json_ready(summary), stream, indent=2, sort_keys=False)
+        stream.write("\n")
     return path

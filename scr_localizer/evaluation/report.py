@@ -8,14 +8,13 @@ and online runs of the same bag produce the same kind of folder, and by notebook
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import atomic_temp_path, atomic_write
 
 # Summary keys in the order a reader wants them, with labels and units.
 ACCURACY_ROWS = (
@@ -63,29 +62,14 @@ def format_value(value, unit: str = "") -> str:
     return f"{text} {unit}".rstrip() if unit and unit != "%" else f"{text}{unit}"
 
 
-def _atomic_path(path: Path):
-    """A temp file beside `path`, replaced into place by the caller's os.replace."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    return Path(temp)
-
-
 def _write_text(path: Path, text: str) -> None:
-    temp = _atomic_path(path)
-    try:
-        temp.write_text(text)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
+    with atomic_write(path) as stream:
+        stream.write(text)
 
 
 def _save_figure(figure, path: Path) -> None:
-    temp = _atomic_path(path)
-    try:
+    with atomic_temp_path(path) as temp:
         figure.savefig(temp, format="png", dpi=110)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def _errors(records) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,8 +3,6 @@ evaluation tools read."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from scr_localizer.geometry.transforms import (
     pose_from_translation_quaternion,
     translation_quaternion_from_pose,
 )
+from scr_localizer.io.atomic import atomic_write
 
 
 def _format_stamp(stamp_ns: int) -> str:
@@ -50,14 +49,8 @@ def write_tum(path, stamps_ns: Sequence[int], world_from_camera_list: Sequence[n
         lines.append(f"{_format_stamp(stamp_ns)} {values}")
     if not path.parent.is_dir():
         raise ScrLocalizerError(f"output folder {path.parent} does not exist; create it first")
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write("\n".join(lines) + ("\n" if lines else ""))
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
+    with atomic_write(path) as stream:
+        stream.write("\n".join(lines) + ("\n" if lines else ""))
     return path
 
 

@@ -9,11 +9,8 @@ executes code (no pickle).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +18,7 @@ import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import atomic_write
 from scr_localizer.model.head import HeadConfig, SceneCoordinateHead
 
 MAP_FORMAT = "scr_localizer.map"
@@ -83,17 +81,8 @@ def save_map(scene_map: SceneMap, path: str | Path) -> Path:
     if path.parent and not path.parent.exists():
         raise ScrLocalizerError(f"output folder '{path.parent}' does not exist")
     data = map_to_bytes(scene_map)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
     return path
 
 

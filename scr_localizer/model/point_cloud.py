@@ -3,14 +3,12 @@ Open3D) so a map can be inspected by eye."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import atomic_write
 
 
 def voxel_downsample(xyz: np.ndarray, rgb: np.ndarray, voxel_m: float
@@ -44,16 +42,9 @@ def write_ply(path: str | Path, xyz: np.ndarray, rgb: np.ndarray | None = None) 
         f"element vertex {len(xyz)}\nproperty float x\nproperty float y\nproperty float z\n"
         "property uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
     ).encode("ascii")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(header)
-            handle.write(vertex.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as handle:
+        handle.write(header)
+        handle.write(vertex.tobytes())
     return path
 
 
