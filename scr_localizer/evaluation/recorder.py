@@ -265,7 +265,7 @@ def frame_records(
 
 def online_extras(recording: Recording, records, publish_wall_s: dict[int, float] | None,
                   start_wall_s: float | None = None) -> dict:
-    """frames_dropped and sustained_rate_hz.
+    """frames_dropped, sustained_rate_hz (also as rate_hz) and latency percentiles.
 
     frames_dropped: frames the node never ran the localizer on (superseded by a newer frame,
     stale, unsynchronized or lost in transport) = frames - the node's `frames_processed`
@@ -288,11 +288,17 @@ def online_extras(recording: Recording, records, publish_wall_s: dict[int, float
     rate = None
     if wall and start_wall_s is not None and max(wall) > start_wall_s and processed > 0:
         rate = processed / (max(wall) - start_wall_s)
+    # Latency (image sent -> fix received) exists only for frames that got a fix.
+    latencies = [r.latency_ms for r in records if r.success and np.isfinite(r.latency_ms)]
     extras = {
         "frames_dropped": len(records) - processed,
         "frames_processed": processed,
         "frames_without_fix": without_fix,
         "sustained_rate_hz": rate,
+        "rate_hz": rate,
+        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
+        "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
+        "inlier_count_median": None,  # the node does not publish inlier counts per fix
     }
     for name in ("synchronized", "localized", "superseded", "stale", "failed",
                  "rejected_input"):
@@ -380,12 +386,7 @@ def record_poses(bag_path, config: RecordConfig | None = None, progress=None):
                                  config.truth_tolerance_s, bag_tf=bag.tf,
                                  camera_frame=bag.camera_frame, estimate_from=config.estimate_from)
     extras = online_extras(recording, records, None)
-    latencies = [r.latency_ms for r in records if r.success and np.isfinite(r.latency_ms)]
     extras.update({
-        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
-        "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
-        "rate_hz": extras["sustained_rate_hz"],
-        "inlier_count_median": None,
         "mode": "record-poses",
         "tf_vs_pose_max_gap_cm": gap,
     })

@@ -461,12 +461,7 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
         bag_tf=bag.tf, camera_frame=bag.camera_frame,
     )
     extras = online_extras(recording, records, publish_wall, start_wall)
-    latencies = [r.latency_ms for r in records if r.success and np.isfinite(r.latency_ms)]
     extras.update({
-        "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies else None,
-        "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies else None,
-        "rate_hz": extras["sustained_rate_hz"],
-        "inlier_count_median": None,
         "mode": "replay",
         "playback_rate": config.rate,
         "tf_vs_pose_max_gap_cm": tf_gap_cm,
