@@ -13,6 +13,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from scr_localizer.ros import launch_arguments
+from scr_localizer.ros.launch_arguments import argument_default, typed_value
 from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS
 
 # launch argument -> node parameter
@@ -31,25 +33,14 @@ ARGUMENT_PARAMETERS = {
 SPECS = {spec.name: spec for spec in LOCALIZE_NODE_PARAMETERS}
 
 
-def _typed(text: str, default):
-    if isinstance(default, bool):
-        return text.strip().lower() in ("true", "1", "yes", "on")
-    if isinstance(default, (int, float)):
-        return type(default)(text)
-    return text
-
-
 def parameter_overrides(context) -> dict:
     """Node parameters set by launch arguments that differ from their declared defaults."""
-    overrides = {}
-    for argument, parameter in ARGUMENT_PARAMETERS.items():
-        default = SPECS[parameter].default
-        value = _typed(LaunchConfiguration(argument).perform(context), default)
-        if value != default:
-            overrides[parameter] = value
-    if _typed(LaunchConfiguration("rgb_only").perform(context), False):
+    values = {a: LaunchConfiguration(a).perform(context) for a in ARGUMENT_PARAMETERS}
+    overrides = launch_arguments.parameter_overrides(values, ARGUMENT_PARAMETERS, SPECS)
+    if typed_value(LaunchConfiguration("rgb_only").perform(context), False):
         overrides["depth_topic"] = ""
-    overrides["use_sim_time"] = _typed(LaunchConfiguration("use_sim_time").perform(context), False)
+    overrides["use_sim_time"] = typed_value(LaunchConfiguration("use_sim_time").perform(context),
+                                            False)
     return overrides
 
 
@@ -78,7 +69,6 @@ def generate_launch_description():
     ]
     for argument, parameter in ARGUMENT_PARAMETERS.items():
         spec = SPECS[parameter]
-        default = str(spec.default).lower() if isinstance(spec.default, bool) else str(spec.default)
-        arguments.append(DeclareLaunchArgument(argument, default_value=default,
+        arguments.append(DeclareLaunchArgument(argument, default_value=argument_default(spec),
                                                description=spec.description))
     return LaunchDescription([*arguments, OpaqueFunction(function=_launch_node)])

@@ -16,6 +16,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from scr_localizer.ros import launch_arguments
+from scr_localizer.ros.launch_arguments import argument_default
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS
 
 ARGUMENT_PARAMETERS = {
@@ -33,23 +35,10 @@ ARGUMENT_PARAMETERS = {
 SPECS = {spec.name: spec for spec in MAP_NODE_PARAMETERS}
 
 
-def _typed(text: str, default):
-    if isinstance(default, bool):
-        return text.strip().lower() in ("true", "1", "yes", "on")
-    if isinstance(default, (int, float)):
-        return type(default)(text)
-    return text
-
-
 def parameter_overrides(context) -> dict:
     """Node parameters set by launch arguments that differ from their declared defaults."""
-    overrides = {}
-    for argument, parameter in ARGUMENT_PARAMETERS.items():
-        default = SPECS[parameter].default
-        value = _typed(LaunchConfiguration(argument).perform(context), default)
-        if value != default:
-            overrides[parameter] = value
-    return overrides
+    values = {a: LaunchConfiguration(a).perform(context) for a in ARGUMENT_PARAMETERS}
+    return launch_arguments.parameter_overrides(values, ARGUMENT_PARAMETERS, SPECS)
 
 
 def _launch_node(context):
@@ -73,6 +62,6 @@ def generate_launch_description():
         description="Node parameters (YAML); the arguments below override it")]
     for argument, parameter in ARGUMENT_PARAMETERS.items():
         spec = SPECS[parameter]
-        arguments.append(DeclareLaunchArgument(argument, default_value=str(spec.default),
+        arguments.append(DeclareLaunchArgument(argument, default_value=argument_default(spec),
                                                description=spec.description))
     return LaunchDescription([*arguments, OpaqueFunction(function=_launch_node)])
