@@ -561,9 +561,14 @@ class MapTrainer:
 
 
 def _progress_bar(enabled: bool, **kwargs):
+    """A live bar on a terminal; in a log file (not a TTY) a line every 30 s, not every step."""
+    import sys
+
     from tqdm import tqdm
 
-    return tqdm(disable=not enabled, dynamic_ncols=True, leave=True, **kwargs)
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    return tqdm(disable=not enabled, dynamic_ncols=True, leave=True, mininterval=interval,
+                **kwargs)
 
 
 def train_map(
