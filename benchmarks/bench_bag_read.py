@@ -118,8 +118,8 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(),
         "load_average_1m": os.getloadavg()[0],
         "variants": results,
-        "note": "2-core machine shared with other jobs: throughput is pessimistic; best of "
-                "the repeats",
+        "note": "best of the repeats; a load average above the core count means shared cores "
+                "and pessimistic throughput",
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(RESULTS / "bag_read.json", out)

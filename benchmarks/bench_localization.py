@@ -251,7 +251,8 @@ def main(argv=None) -> int:
             fmt(summary['pct_5cm_5deg'], 1),
         ])
     print(f"\n## Default pipeline, end to end ({localizer.device}, "
-          f"{torch.get_num_threads()} threads; machine shared, timings pessimistic)\n")
+          f"{torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores)\n")
     print(table(timing_rows, ["mode", "preprocess ms", "encoder ms", "head ms", "ransac ms",
                               "refinement ms", "total ms", "p95 ms", "frames/s", "CPU ms/frame", "5cm/5°"]))
 
