@@ -36,7 +36,7 @@ def _cli(*args: str) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
+def main(argv=None) -> int:
     from benchmarks.bench_localization import DEFAULT_MAP, REDKITCHEN, get_map
     from scr_localizer.cli.compare import comparison_table
     from scr_localizer.io.bag_writer import BagWriteConfig, write_rgbd_bag
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--realtime-frames", type=int, default=150)
     parser.add_argument("--report-dir", type=Path, default=None,
                         help="also keep report folders (offline/, replay/) here")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.map.exists():
         get_map(args.map, train=True)
     _, query = interleaved_split(1000)
