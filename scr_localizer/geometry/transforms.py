@@ -50,17 +50,32 @@ def transform_points(a_from_b: np.ndarray, points_b: np.ndarray) -> np.ndarray:
     return points_b @ a_from_b[:3, :3].T + a_from_b[:3, 3]
 
 
+def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
+    """The rotation closest to a 3x3 matrix (SVD projection onto SO(3)). Recorded poses are often
+    orthonormal only to ~1e-4 (7-Scenes), which is enough to matter for angles near zero."""
+    u, _, vt = np.linalg.svd(np.asarray(matrix, dtype=np.float64)[:3, :3])
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] = -u[:, -1]
+    return u @ vt
+
+
 def rotation_angle_deg(rotation: np.ndarray) -> float:
-    cos = (np.trace(np.asarray(rotation)[:3, :3]) - 1.0) / 2.0
-    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+    """Angle of a rotation matrix, from atan2 of its skew and symmetric parts: unlike
+    arccos((trace - 1) / 2), a matrix that is slightly off SO(3) does not read as ~1 degree."""
+    r = np.asarray(rotation, dtype=np.float64)[:3, :3]
+    sin = 0.5 * np.linalg.norm([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    cos = (np.trace(r) - 1.0) / 2.0
+    return float(np.degrees(np.arctan2(sin, cos)))
 
 
 def pose_error(estimate_world_from_camera: np.ndarray, truth_world_from_camera: np.ndarray):
-    """(translation error in metres, rotation error in degrees) between two camera poses."""
+    """(translation error in metres, rotation error in degrees) between two camera poses; both
+    rotations are first projected onto SO(3)."""
     translation_m = float(
         np.linalg.norm(estimate_world_from_camera[:3, 3] - truth_world_from_camera[:3, 3])
     )
-    relative = estimate_world_from_camera[:3, :3].T @ truth_world_from_camera[:3, :3]
+    relative = (nearest_rotation(estimate_world_from_camera).T
+                @ nearest_rotation(truth_world_from_camera))
     return translation_m, rotation_angle_deg(relative)
 
 

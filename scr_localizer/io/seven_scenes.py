@@ -17,6 +17,7 @@ import numpy as np
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.registration import register_depth
+from scr_localizer.geometry.transforms import nearest_rotation
 from scr_localizer.io.frames import RGBDFrame, sanitize_depth
 
 _FRAME_RE = re.compile(r"^frame-(\d+)\.color\.(png|jpg|jpeg)$")
@@ -89,6 +90,9 @@ def read_pose(path: Path) -> np.ndarray:
         raise ScrLocalizerError(f"cannot read pose '{path}': expected a 4x4 matrix ({exc})") from None
     if not np.all(np.isfinite(pose)):
         raise ScrLocalizerError(f"pose '{path}' has non-finite values")
+    # The files' rotations are orthonormal only to ~2e-4, which reads as ~1 degree of rotation
+    # error when compared through arccos of a trace.
+    pose[:3, :3] = nearest_rotation(pose[:3, :3])
     return pose
 
 
