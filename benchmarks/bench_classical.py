@@ -94,20 +94,14 @@ def run_split(split: str, args) -> dict:
         if position == 0:  # warm-up (lazy initialisation, caches), not measured
             scr.localize(frame.color, frame.camera)
             classical.localize(frame.color, frame.camera)
-        start = time.perf_counter()
-        result = scr.localize(frame.color, frame.camera)
-        latency = (time.perf_counter() - start) * 1e3
-        records["scr"].append(FrameRecord(
-            frame.stamp_ns, result.success,
-            result.world_from_camera if result.success else None, frame.world_from_camera,
-            result.inlier_count, result.inlier_ratio, latency, dict(result.timings_ms)))
-        start = time.perf_counter()
-        result = scr.localize(frame.color, frame.camera, frame.depth)
-        latency = (time.perf_counter() - start) * 1e3
-        records["scr_rgbd"].append(FrameRecord(
-            frame.stamp_ns, result.success,
-            result.world_from_camera if result.success else None, frame.world_from_camera,
-            result.inlier_count, result.inlier_ratio, latency, dict(result.timings_ms)))
+        for key, depth in (("scr", None), ("scr_rgbd", frame.depth)):
+            start = time.perf_counter()
+            result = scr.localize(frame.color, frame.camera, depth)
+            latency = (time.perf_counter() - start) * 1e3
+            records[key].append(FrameRecord(
+                frame.stamp_ns, result.success,
+                result.world_from_camera if result.success else None, frame.world_from_camera,
+                result.inlier_count, result.inlier_ratio, latency, dict(result.timings_ms)))
         start = time.perf_counter()
         success, world_from_camera, inliers, _ = classical.localize(frame.color, frame.camera)
         latency = (time.perf_counter() - start) * 1e3
