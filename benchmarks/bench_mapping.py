@@ -67,6 +67,7 @@ def localize_pnp(regressor, frames, threshold_px=10.0):
 def main(argv=None) -> int:
     import torch
 
+    from scr_localizer.io.atomic import atomic_write
     from scr_localizer.io.seven_scenes import interleaved_split, iter_frames
     from scr_localizer.mapping.trainer import MapTrainer, preset
     from scr_localizer.model.map_file import load_map, save_map
@@ -152,9 +153,8 @@ def main(argv=None) -> int:
     out = RESULTS / "mapping.json"
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged[name] = result
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(merged, indent=2, sort_keys=True))
-    os.replace(tmp, out)
+    with atomic_write(out) as stream:
+        stream.write(json.dumps(merged, indent=2, sort_keys=True))
     return 0
 
 

@@ -46,9 +46,10 @@ def machine() -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(temp, path)
+    from scr_localizer.io.atomic import atomic_write
+
+    with atomic_write(path) as stream:
+        stream.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
