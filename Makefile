@@ -2,11 +2,29 @@
 # files make a second run skip every install whose inputs did not change.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
-PY := $(VENV)/bin/python
 # A sourced ROS 2 install (ROS_DISTRO set, rclpy importable) is used as is; otherwise ROS 2
-# comes from PyPI wheels.
+# comes from PyPI wheels: Kilted in .venv, or Jazzy in .venv-jazzy with ROS_WHEELS=jazzy.
 SYSTEM_ROS := $(shell [ -n "$$ROS_DISTRO" ] && $(PYTHON) -c "import rclpy" 2>/dev/null && echo yes)
+ROS_WHEELS ?= kilted
+ifeq ($(ROS_WHEELS),kilted)
+VENV := .venv
+ROS_REQUIREMENTS := requirements-ros.txt
+else ifeq ($(ROS_WHEELS),jazzy)
+VENV := .venv-jazzy
+ROS_REQUIREMENTS := requirements-ros-jazzy.txt
+else
+$(error ROS_WHEELS is kilted or jazzy, not '$(ROS_WHEELS)')
+endif
+PY := $(VENV)/bin/python
+# The pip-only setup installs exact pins; a ROS install keeps the distro's numpy (its compiled
+# modules, cv_bridge among them, are built against it) and gets versions that fit it.
+ifeq ($(SYSTEM_ROS),yes)
+CONSTRAINTS := constraints-ros.txt
+CONSTRAINT_ARGS := -c constraints-ros.txt -c $(VENV)/constraints-distro.txt
+else
+CONSTRAINTS := constraints-pip.txt
+CONSTRAINT_ARGS := -c constraints-pip.txt
+endif
 PYTEST_ARGS ?=
 
 .PHONY: setup test lint demo benchmark clean
@@ -18,15 +36,19 @@ $(VENV)/.stamp-venv:
 	$(PY) -m pip install -q --upgrade pip wheel "setuptools<81"
 	touch $@
 
-$(VENV)/.stamp-requirements: requirements.txt requirements-dev.txt $(VENV)/.stamp-venv
-	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
+$(VENV)/.stamp-requirements: requirements.txt requirements-dev.txt $(CONSTRAINTS) $(VENV)/.stamp-venv
+ifeq ($(SYSTEM_ROS),yes)
+	$(PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(VENV)/constraints-distro.txt \
+	  2>/dev/null || : > $(VENV)/constraints-distro.txt
+endif
+	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt $(CONSTRAINT_ARGS)
 	touch $@
 
-$(VENV)/.stamp-ros: requirements-ros.txt $(VENV)/.stamp-requirements
+$(VENV)/.stamp-ros: $(ROS_REQUIREMENTS) $(VENV)/.stamp-requirements
 ifeq ($(SYSTEM_ROS),yes)
 	@echo "Using the sourced ROS 2 $$ROS_DISTRO install."
 else
-	$(PY) -m pip install -q -r requirements-ros.txt
+	$(PY) -m pip install -q -r $(ROS_REQUIREMENTS)
 	$(PY) -c "import tf2_msgs.msg" 2>/dev/null || tools/build_tf2_msgs.sh $(VENV)
 endif
 	touch $@
@@ -48,4 +70,4 @@ benchmark: setup
 	$(PY) -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) build install log .pytest_cache
+	rm -rf .venv .venv-jazzy build install log .pytest_cache
