@@ -7,12 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from scr_localizer.ros.parameters import (
-    REALSENSE_CAMERA_INFO_TOPIC,
-    REALSENSE_COLOR_TOPIC,
-    REALSENSE_DEPTH_TOPIC,
-)
-
 LAUNCH = Path(__file__).resolve().parents[1] / "launch"
 
 
@@ -47,31 +41,71 @@ def _default_text(argument):
 
 @pytest.mark.parametrize("name, required", [
     ("localize.launch.py", {"map", "color_topic", "depth_topic", "camera_info_topic", "map_frame",
-                            "odom_frame", "base_frame", "device", "use_sim_time", "params_file"}),
+                            "odom_frame", "base_frame", "device", "use_sim_time", "params_file",
+                            "namespace", "log_level", "use_respawn", "tf_topic",
+                            "tf_static_topic", "rgb_only", "min_inliers"}),
     ("map.launch.py", {"bag", "map", "color_topic", "depth_topic", "camera_info_topic",
-                       "map_frame", "preset", "device", "params_file"}),
+                       "map_frame", "preset", "iterations", "cloud_voxel_m", "keep_alive_s",
+                       "device", "use_sim_time", "params_file", "namespace", "log_level"}),
 ])
 def test_launch_description_declares_the_arguments(name, required):
     _require_launch_ros()
-    arguments = _arguments(_load(name).generate_launch_description())
+    from scr_localizer.ros.launch_arguments import FROM_PARAMS_FILE
+
+    module = _load(name)
+    arguments = _arguments(module.generate_launch_description())
     assert required <= set(arguments), sorted(required - set(arguments))
-    assert _default_text(arguments["color_topic"]) == REALSENSE_COLOR_TOPIC
-    assert _default_text(arguments["depth_topic"]) == REALSENSE_DEPTH_TOPIC
-    assert _default_text(arguments["camera_info_topic"]) == REALSENSE_CAMERA_INFO_TOPIC
-    assert _default_text(arguments["map_frame"]) == "map"
+    # every node parameter has its argument, which keeps the params file's value unless given
+    assert set(module.ARGUMENT_PARAMETERS.values()) == set(module.SPECS)
+    for argument in module.ARGUMENT_PARAMETERS:
+        assert _default_text(arguments[argument]) == FROM_PARAMS_FILE, argument
+    assert _default_text(arguments["namespace"]) == ""
 
 
-def test_localize_launch_overrides_only_changed_arguments():
-    _require_launch_ros()
+def _context_with_defaults(module):
     from launch import LaunchContext
 
-    module = _load("localize.launch.py")
     context = LaunchContext()
     for name, argument in _arguments(module.generate_launch_description()).items():
         if name == "params_file":
             continue  # its default needs the installed package share folder
         context.launch_configurations[name] = _default_text(argument)
-    context.launch_configurations["map"] = "/maps/room.scrmap"
-    context.launch_configurations["rgb_only"] = "true"
-    assert module.parameter_overrides(context) == {"map_path": "/maps/room.scrmap", "depth_topic": "",
-                         "use_sim_time": False}
+    return context
+
+
+def test_localize_launch_overrides_exactly_the_given_arguments():
+    _require_launch_ros()
+    module = _load("localize.launch.py")
+    context = _context_with_defaults(module)
+    assert module.parameter_overrides(context) == {}
+    context.launch_configurations.update({"map": "/maps/room.scrmap", "map_frame": "map",
+                                          "odom_frame": "''", "rgb_only": "true"})
+    assert module.parameter_overrides(context) == {
+        "map_path": "/maps/room.scrmap", "map_frame": "map", "odom_frame": "",
+        "depth_topic": ""}
+
+
+def test_localize_launch_node_gets_namespace_remappings_and_log_level():
+    _require_launch_ros()
+    module = _load("localize.launch.py")
+    context = _context_with_defaults(module)
+    context.launch_configurations.update({
+        "params_file": "/robots/robot1.yaml", "namespace": "robot1", "log_level": "debug",
+        "use_respawn": "true", "tf_topic": "tf", "tf_static_topic": "tf_static"})
+    (node,) = module._launch_node(context)
+    node._perform_substitutions(context)
+    assert node.expanded_node_namespace == "/robot1"
+    assert node.node_name.endswith("/robot1/localize_node")
+    assert dict(node.expanded_remapping_rules) == {"/tf": "tf", "/tf_static": "tf_static"}
+    command = " ".join(node.cmd) if hasattr(node, "cmd") else ""
+    assert "--log-level" in command or "debug" in str(node._Node__ros_arguments)
+
+
+def test_map_launch_overrides_the_mapping_knobs():
+    _require_launch_ros()
+    module = _load("map.launch.py")
+    context = _context_with_defaults(module)
+    context.launch_configurations.update({"bag": "/bags/room", "iterations": "4000",
+                                          "preset": "cpu"})
+    assert module.parameter_overrides(context) == {"bag": "/bags/room", "iterations": 4000,
+                                                   "preset": "cpu"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scr_localizer.ros.parameters import NODE_PARAMETERS
+from scr_localizer.ros.parameters import NODE_PARAMETERS, params_file_key, render_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"localize_node": REPO / "config" / "localize.yaml",
@@ -18,8 +18,10 @@ CONFIGS = {"localize_node": REPO / "config" / "localize.yaml",
 
 def _file_parameters(node_name):
     document = yaml.safe_load(CONFIGS[node_name].read_text())
-    assert list(document) == [node_name], f"{CONFIGS[node_name].name} must configure {node_name}"
-    return document[node_name]["ros__parameters"]
+    # /**/name: the file applies to the node in any namespace
+    key = params_file_key(node_name)
+    assert list(document) == [key], f"{CONFIGS[node_name].name} must configure {key}"
+    return document[key]["ros__parameters"]
 
 
 @pytest.mark.parametrize("node_name", sorted(NODE_PARAMETERS))
@@ -32,6 +34,13 @@ def test_yaml_mirrors_declarations_both_ways(node_name):
         assert type(in_file[name]) is type(spec.default), f"{name}: type differs"
         assert in_file[name] == spec.default, f"{name}: default differs from the yaml"
         assert spec.description, f"{name} has no description"
+
+
+@pytest.mark.parametrize("node_name", sorted(NODE_PARAMETERS))
+def test_yaml_is_what_render_yaml_writes(node_name):
+    text = CONFIGS[node_name].read_text()
+    header = "\n".join(line[2:] for line in text.splitlines() if line.startswith("# "))
+    assert text == render_yaml(node_name, header)
 
 
 def test_every_config_file_belongs_to_a_node():

@@ -2,8 +2,10 @@
 cloud out (received by another process), and a clear non-zero exit for bad input."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,3 +71,33 @@ def test_map_node_without_bag_parameter_says_so(ros_env, tmp_path):
                             cwd=tmp_path)
     assert result.returncode == 2
     assert "set the parameter bag" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_map_node_interrupted_while_training_writes_nothing(mapping_bag, ros_env, tmp_path):
+    """Ctrl-C (twice: the terminal's, then ros2 launch's) in the middle of training."""
+    map_path = tmp_path / "room.scrmap"
+    log_path = tmp_path / "node.log"
+    with open(log_path, "w") as log:
+        node = subprocess.Popen(
+            [*NODE, "-p", f"bag:={mapping_bag}", "-p", f"map_path:={map_path}",
+             "-p", "preset:=tiny", "-p", "iterations:=1000000", "-p", "device:=cpu"],
+            env=ros_env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + 240
+            while "training" not in log_path.read_text() and time.monotonic() < deadline:
+                assert node.poll() is None, log_path.read_text()
+                time.sleep(0.1)
+            time.sleep(1.0)
+            node.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+            node.send_signal(signal.SIGINT)
+            status = node.wait(timeout=60)
+        finally:
+            if node.poll() is None:
+                node.kill()
+    output = log_path.read_text()
+    assert status == 130, output
+    assert "mapping interrupted, no map written" in output and "Traceback" not in output, output
+    assert not map_path.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["node.log", "ros_log"]

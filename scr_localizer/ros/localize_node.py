@@ -21,6 +21,7 @@ them, so most frames waited in vain for odometry (0.5 fixes/s).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -49,12 +50,14 @@ from std_srvs.srv import SetBool
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.transforms import invert_pose
 from scr_localizer.ros.compat import (
+    CV_BRIDGE_UNAVAILABLE,
     ApproximateTimeSynchronizer,
     Buffer,
     Subscriber,
     TransformBroadcaster,
     TransformException,
     TransformListener,
+    add_parameter_callbacks,
     image_to_depth_m,
     image_to_rgb,
 )
@@ -67,6 +70,7 @@ from scr_localizer.ros.conversions import (
     transform_stamped,
 )
 from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS, declare_parameters
+from scr_localizer.ros.shutdown import exit_now, init_rclpy, shutdown_rclpy
 
 NODE_NAME = "localize_node"
 OK, WARN, ERROR = (int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
@@ -135,6 +139,7 @@ class LocalizeNode(Node):
         self._localizer_lock = threading.Lock()
         self._map_generation = 0
         self._map_loading = ""
+        self._map_loaders: list[threading.Thread] = []
         self._last_map_from_odom: np.ndarray | None = None
         self._stats_lock = threading.Lock()
         self.counts = dict.fromkeys(
@@ -169,8 +174,9 @@ class LocalizeNode(Node):
         self.sync.registerCallback(self._on_synchronized)
 
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self.add_on_set_parameters_callback(self._validate_parameters)
-        self.add_post_set_parameters_callback(self._parameters_changed)
+        # Humble has no post-set callbacks: compat falls back to the on-set one.
+        self.parameter_callbacks = add_parameter_callbacks(
+            self, self._validate_parameters, self._parameters_changed)
         timer_group = MutuallyExclusiveCallbackGroup()
         if inputs["tf_publish_rate_hz"] > 0:
             self.create_timer(1.0 / inputs["tf_publish_rate_hz"], self._republish,
@@ -180,10 +186,12 @@ class LocalizeNode(Node):
         self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
         self._worker.start()
         self._load_map(inputs["map_path"])
-        topics = ", ".join(sub.getTopic() for sub in self._subs.values())
+        topics = ", ".join(self.resolve_topic_name(sub.getTopic()) for sub in self._subs.values())
         self.get_logger().info(
             f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
             f"{inputs['map_frame']}->{inputs['odom_frame'] or inputs['base_frame'] or '<camera>'}")
+        if CV_BRIDGE_UNAVAILABLE and "cannot be imported" not in CV_BRIDGE_UNAVAILABLE:
+            self.get_logger().warning(f"{CV_BRIDGE_UNAVAILABLE}; decoding images without it")
 
     # -- inputs --------------------------------------------------------------------------------
     def _count_input(self, msg, key: str) -> None:
@@ -247,8 +255,10 @@ class LocalizeNode(Node):
                               "to a map file written by the mapping node")
             return
         self.get_logger().info(f"loading map '{path}'")
-        threading.Thread(target=self._load_map_thread, args=(generation, path),
-                         name="map_loader", daemon=True).start()
+        loader = threading.Thread(target=self._load_map_thread, args=(generation, path),
+                                  name="map_loader", daemon=True)
+        self._map_loaders = [t for t in self._map_loaders if t.is_alive()] + [loader]
+        loader.start()
 
     def _load_map_thread(self, generation: int, path: str) -> None:
         try:
@@ -262,13 +272,16 @@ class LocalizeNode(Node):
             self._finish_load(generation, None, path, f"cannot load map '{path}': {exc}")
             return
         except Exception as exc:  # a broken file must not kill the node
-            self.get_logger().debug(traceback.format_exc())
+            if not self._stop.is_set():
+                self.get_logger().debug(traceback.format_exc())
             self._finish_load(generation, None, path,
                               f"cannot load map '{path}': {type(exc).__name__}: {exc}")
             return
         self._finish_load(generation, localizer, path, "")
 
     def _finish_load(self, generation: int, localizer, path: str, error: str) -> None:
+        if self._stop.is_set():
+            return  # shutting down: the node may already be destroyed
         with self._localizer_lock:
             if generation != self._map_generation:
                 return  # a newer map_path was set meanwhile
@@ -533,11 +546,20 @@ class LocalizeNode(Node):
         array.status = [self.diagnostic_status()]
         self.diagnostics_pub.publish(array)
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_s: float = 3.0) -> bool:
+        """Stop the worker and wait for it and any map loader; False if one is still running
+        after timeout_s (then the process must skip interpreter finalization)."""
         self._stop.set()
         with self._mailbox_lock:
             self._mailbox_lock.notify_all()
-        self._worker.join(timeout=5.0)
+        deadline = time.monotonic() + timeout_s
+        threads = [self._worker, *self._map_loaders]
+        for thread in threads:
+            thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        running = [t.name for t in threads if t.is_alive()]
+        if running:
+            self.get_logger().info(f"shutting down without waiting for {', '.join(running)}")
+        return not running
 
 
 def _make_executor():
@@ -550,23 +572,32 @@ def _make_executor():
 
 
 def main(args: list[str] | None = None) -> int:
+    """Runs until SIGINT/SIGTERM (then exits 0, whether starting, loading the map or
+    localizing) or an external rclpy shutdown."""
     # Idle OpenMP threads must not spin on the cores the executor needs for callbacks (torch is
     # imported later, with the map).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    rclpy.init(args=sys.argv if args is None else args)
-    node = None
+    signals = init_rclpy(sys.argv if args is None else args)
+    node, finished = None, True
     try:
         node = LocalizeNode()
         executor = _make_executor()
         executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        # spin_once with a timeout, so the signal flag is seen within 0.1 s
+        while not signals.requested and rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:
-            node.shutdown()
+            if signals.requested:
+                node.get_logger().info(
+                    f"{signal.Signals(signals.signum).name} received, shutting down")
+            finished = node.shutdown()
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_rclpy()
+    if not finished:
+        exit_now(0)
     return 0
 
 

@@ -1,8 +1,10 @@
 """Mapping node: reads an RGB-D bag directly (no playback), trains a map, writes it atomically and
 publishes the mapped points as a latched PointCloud2 in the map frame so RViz can show them.
 
-Exit status: 0 when the map was written, 2 with a one-line error for input the user can fix
-(missing bag or topic, no poses...), 1 for anything unexpected.
+Exit status: 0 when the map was written (a signal while the cloud is kept published still ends
+with 0), 2 with a one-line error for input the user can fix (missing bag or topic, no poses...),
+1 for anything unexpected, 130 (SIGINT) or 143 (SIGTERM) when interrupted before the map was
+written (nothing is written then).
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ from sensor_msgs.msg import PointCloud2, PointField
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.ros.conversions import ns_to_stamp
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS, declare_parameters
+from scr_localizer.ros.shutdown import (
+    Interrupted,
+    ShutdownSignals,
+    init_rclpy,
+    shutdown_rclpy,
+)
 
 NODE_NAME = "map_node"
 CLOUD_TOPIC = "map_cloud"
@@ -58,6 +66,7 @@ class MapNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         self.params = declare_parameters(self, MAP_NODE_PARAMETERS)
         self.cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, LATCHED)
+        self.map_written = ""
 
     def _frames_with_progress(self, reader, total: int):
         log = self.get_logger()
@@ -107,6 +116,7 @@ class MapNode(Node):
         trainer.train()
         scene_map = trainer.scene_map(fixed_frame=p["map_frame"], source=str(p["bag"]))
         path = save_map(scene_map, p["map_path"])
+        self.map_written = str(path)
         if hasattr(trainer.stats, "summary"):
             log.info(trainer.stats.summary(mapping_config))
         log.info(f"map written to '{path}' after {time.monotonic() - start:.0f} s")
@@ -118,24 +128,37 @@ class MapNode(Node):
                  f"(latched, frame '{p['map_frame']}')")
         return str(path), len(xyz)
 
-    def linger(self) -> None:
-        """Keep the latched cloud available for late subscribers (RViz) for keep_alive_s."""
+    def linger(self, signals: ShutdownSignals) -> None:
+        """Keep the latched cloud available for late subscribers (RViz) for keep_alive_s, or
+        until a signal."""
         keep_alive_s = float(self.params["keep_alive_s"])
         end = None if keep_alive_s < 0 else time.monotonic() + keep_alive_s
-        while rclpy.ok() and (end is None or time.monotonic() < end):
+        while rclpy.ok() and not signals.requested and (end is None or time.monotonic() < end):
             rclpy.spin_once(self, timeout_sec=0.1)
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=sys.argv if args is None else args)
+    signals = init_rclpy(sys.argv if args is None else args)
     node = None
     status = 0
     try:
+        # Until the map is written a signal aborts the work at once (Interrupted); after that
+        # it only ends linger().
+        signals.raising = True
+        if signals.requested:  # arrived during start-up
+            raise Interrupted(signals.signum)
         node = MapNode()
         node.build_map()
-        node.linger()
-    except KeyboardInterrupt:
-        status = 130
+        signals.raising = False
+        node.linger(signals)
+    except Interrupted as interrupted:
+        signals.raising = False
+        if node is not None and node.map_written:
+            node.get_logger().info(f"{interrupted} received after the map was written")
+        else:
+            status = 128 + interrupted.signum
+            if node is not None:
+                node.get_logger().warning(f"{interrupted}: mapping interrupted, no map written")
     except ScrLocalizerError as exc:
         (node.get_logger().error if node else print)(f"error: {exc}")
         status = 2
@@ -148,9 +171,10 @@ def main(args: list[str] | None = None) -> int:
             print(message, file=sys.stderr)
         status = 1
     finally:
+        signals.raising = False
         if node is not None:
             node.destroy_node()
-        rclpy.try_shutdown()
+        shutdown_rclpy()
     return status
 
 

@@ -6,9 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+# Topic names as realsense2_camera records them (bags keep absolute names)...
 REALSENSE_COLOR_TOPIC = "/camera/camera/color/image_raw"
 REALSENSE_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
 REALSENSE_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+# ... and as the live node subscribes to them: relative, so a node pushed into a robot's namespace
+# (PushRosNamespace, `namespace:=robot1`) finds the camera driver started in the same namespace;
+# without a namespace they resolve to the names above.
+LIVE_COLOR_TOPIC, LIVE_DEPTH_TOPIC, LIVE_CAMERA_INFO_TOPIC = (
+    topic.lstrip("/") for topic in (REALSENSE_COLOR_TOPIC, REALSENSE_DEPTH_TOPIC,
+                                    REALSENSE_CAMERA_INFO_TOPIC))
 
 
 @dataclass(frozen=True)
@@ -28,10 +35,11 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "it at runtime loads the new map in the background and swaps it in when ready",
                   read_only=False),
     ParameterSpec("device", "auto", "Torch device for the network: auto, cpu or cuda"),
-    ParameterSpec("color_topic", REALSENSE_COLOR_TOPIC, "sensor_msgs/Image colour stream"),
-    ParameterSpec("depth_topic", REALSENSE_DEPTH_TOPIC, "sensor_msgs/Image depth registered to "
+    ParameterSpec("color_topic", LIVE_COLOR_TOPIC, "sensor_msgs/Image colour stream (relative "
+                  "names resolve in the node's namespace)"),
+    ParameterSpec("depth_topic", LIVE_DEPTH_TOPIC, "sensor_msgs/Image depth registered to "
                   "the colour image (16UC1 mm or 32FC1 m, REP-118); empty = RGB-only"),
-    ParameterSpec("camera_info_topic", REALSENSE_CAMERA_INFO_TOPIC,
+    ParameterSpec("camera_info_topic", LIVE_CAMERA_INFO_TOPIC,
                   "sensor_msgs/CameraInfo of the colour stream"),
     ParameterSpec("sync_slop_s", 0.02, "Largest stamp difference between colour, depth and "
                   "CameraInfo that still counts as one frame (ApproximateTimeSynchronizer slop)"),
@@ -98,6 +106,12 @@ def declare_parameters(node, specs) -> dict[str, Any]:
     return values
 
 
+def params_file_key(node_name: str) -> str:
+    """The key config/*.yaml use for a node: `/**/name` matches the node in any namespace (a bare
+    `name:` matches only the fully qualified name /name, so a namespaced node ignored it)."""
+    return f"/**/{node_name}"
+
+
 def render_yaml(node_name: str, header: str = "") -> str:
     """config/<node>.yaml text for the declarations (descriptions as comments); used to write
     the shipped files, which a test then checks against the declarations."""
@@ -105,7 +119,7 @@ def render_yaml(node_name: str, header: str = "") -> str:
     import textwrap
 
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines += [f"{node_name}:", "  ros__parameters:"]
+    lines += [f"{params_file_key(node_name)}:", "  ros__parameters:"]
     for spec in NODE_PARAMETERS[node_name]:
         lines += [f"    # {line}" for line in textwrap.wrap(spec.description, 92)]
         if isinstance(spec.default, bool):

@@ -7,7 +7,10 @@ prints one JSON line:
          the player's odom->base_link at that stamp, against the ground truth map->base_link;
   republished: count of map->odom messages stamped in the future (between fixes);
   poses: [{stamp_ns, t_err_m, r_err_deg, cov_diag}] from ~/pose;
-  diagnostics: the last status (level, message, values).
+  diagnostics: the last status (level, message, values);
+  parameters: {name: value} read with --get over the node's get_parameters service.
+ROS arguments (`--ros-args -r __ns:=/robot1 -r /tf:=tf`) apply to the probe's own topics; --node
+names the node to watch.
 """
 
 import argparse
@@ -19,14 +22,14 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
+from rclpy.parameter import parameter_value_to_python
+from rclpy.utilities import remove_ros_args
 from std_srvs.srv import SetBool
 from tf2_msgs.msg import TFMessage
 
 from scr_localizer.geometry.transforms import pose_error
 from scr_localizer.ros.conversions import matrix_from_pose, matrix_from_transform, stamp_to_ns
-
-NODE = "/localize_node"
 
 
 def _call(node, client, request, timeout_s=10.0):
@@ -50,11 +53,15 @@ def main():
     parser.add_argument("--value", default="", help="... and diagnostics value KEY=VALUE")
     parser.add_argument("--set-string", default="", help="NAME=VALUE string parameter to set")
     parser.add_argument("--enable", choices=("true", "false"), default="")
-    args = parser.parse_args()
+    parser.add_argument("--node", default="/localize_node", help="fully qualified node name")
+    parser.add_argument("--get", default="", help="comma-separated parameters to read first")
+    args = parser.parse_args(remove_ros_args(sys.argv)[1:])
+    node_name = args.node
 
-    rclpy.init()
+    rclpy.init(args=sys.argv)
     node = rclpy.create_node("localizer_probe")
-    out = {"fixes": [], "republished": 0, "poses": [], "diagnostics": None, "set": None}
+    out = {"fixes": [], "republished": 0, "poses": [], "diagnostics": None, "set": None,
+           "parameters": None}
     odom_base, truth, map_odom = {}, {}, []
 
     def on_tf(msg):
@@ -75,7 +82,7 @@ def main():
 
     def on_diagnostics(msg):
         for status in msg.status:
-            if status.name.startswith(NODE.strip("/")):
+            if status.name.startswith(node_name.rsplit("/", 1)[-1] + ":"):
                 out["diagnostics"] = {
                     "level": int.from_bytes(status.level, "little")
                     if isinstance(status.level, bytes) else int(status.level),
@@ -85,18 +92,24 @@ def main():
 
     node.create_subscription(TFMessage, "/tf", on_tf, 100)
     node.create_subscription(PoseStamped, "/ground_truth/pose", on_truth, 100)
-    node.create_subscription(PoseWithCovarianceStamped, f"{NODE}/pose", on_pose, 10)
+    node.create_subscription(PoseWithCovarianceStamped, f"{node_name}/pose", on_pose, 10)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
 
+    if args.get:
+        names = args.get.split(",")
+        result = _call(node, node.create_client(GetParameters, f"{node_name}/get_parameters"),
+                       GetParameters.Request(names=names))
+        out["parameters"] = {n: parameter_value_to_python(v)
+                             for n, v in zip(names, result.values)}
     if args.set_string:
         name, value = args.set_string.split("=", 1)
         request = SetParameters.Request(parameters=[Parameter(
             name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                             string_value=value))])
-        result = _call(node, node.create_client(SetParameters, f"{NODE}/set_parameters"), request)
+        result = _call(node, node.create_client(SetParameters, f"{node_name}/set_parameters"), request)
         out["set"] = [r.successful for r in result.results]
     if args.enable:
-        result = _call(node, node.create_client(SetBool, f"{NODE}/enable"),
+        result = _call(node, node.create_client(SetBool, f"{node_name}/enable"),
                        SetBool.Request(data=args.enable == "true"))
         out["enable"] = [result.success, result.message]
 

@@ -8,12 +8,14 @@ Flags break one input at a time for the wrong-input tests.
 """
 
 import argparse
+import sys
 import time
 
 import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
+from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -23,9 +25,11 @@ from scr_localizer.io.seven_scenes import iter_frames
 from scr_localizer.ros.compat import StaticTransformBroadcaster, TransformBroadcaster
 from scr_localizer.ros.conversions import fill_pose, ns_to_stamp, transform_stamped
 
-COLOR, DEPTH, INFO = ("/camera/camera/color/image_raw",
-                      "/camera/camera/aligned_depth_to_color/image_raw",
-                      "/camera/camera/color/camera_info")
+# Relative, as the node's defaults: `--ros-args -r __ns:=/robot1` plays a namespaced robot's
+# camera (and `-r /tf:=tf -r /tf_static:=tf_static` its namespaced TF).
+COLOR, DEPTH, INFO = ("camera/camera/color/image_raw",
+                      "camera/camera/aligned_depth_to_color/image_raw",
+                      "camera/camera/color/camera_info")
 CAMERA_FRAME = "camera_color_optical_frame"
 # Camera 0.1 m ahead of and 0.3 m above the base, looking forward (REP-103 optical axes).
 BASE_FROM_CAMERA = np.array([[0.0, 0.0, 1.0, 0.1], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.3],
@@ -47,7 +51,7 @@ def main():
     parser.add_argument("--depth-half-size", action="store_true")
     parser.add_argument("--sim-time", action="store_true",
                         help="publish /clock from t=1000 s and stamp everything with it")
-    args = parser.parse_args()
+    args = parser.parse_args(remove_ros_args(sys.argv)[1:])
 
     first, last = (int(v) for v in args.frames.split(":"))
     frames = []
@@ -59,7 +63,7 @@ def main():
         frames.append((frame, step, color_bytes, depth.shape, depth_step, depth_bytes,
                        map_from_base))
 
-    rclpy.init()
+    rclpy.init(args=sys.argv)
     node = rclpy.create_node("rgbd_player")
     color_pub = node.create_publisher(Image, COLOR, qos_profile_sensor_data)
     depth_pub = node.create_publisher(Image, DEPTH, qos_profile_sensor_data)

@@ -1,4 +1,5 @@
-"""The real tf2_ros / message_filters / cv_bridge when importable, tested stand-ins otherwise.
+"""The real tf2_ros / message_filters / cv_bridge when importable, tested stand-ins otherwise;
+and the few rclpy APIs that differ between Humble and later distros.
 
 Nodes import everything TF-, sync- and image-related from here, so the same node code runs on a
 full ROS 2 install and in the pip-only setup. `BACKENDS` says which one was picked.
@@ -36,7 +37,13 @@ except ImportError:
 
     _TF_BACKEND = "scr_localizer.ros.compat.tf"
 
-from scr_localizer.ros.compat.images import HAVE_CV_BRIDGE, image_to_depth_m, image_to_rgb
+from scr_localizer.ros.compat.images import (
+    CV_BRIDGE_UNAVAILABLE,
+    HAVE_CV_BRIDGE,
+    image_to_depth_m,
+    image_to_rgb,
+)
+from scr_localizer.ros.compat.parameters import add_parameter_callbacks
 
 BACKENDS = {
     "sync": _SYNC_BACKEND,
@@ -45,7 +52,7 @@ BACKENDS = {
 }
 
 __all__ = [
-    "BACKENDS", "ApproximateTimeSynchronizer", "Buffer", "StaticTransformBroadcaster",
-    "Subscriber", "TransformBroadcaster", "TransformException", "TransformListener",
+    "BACKENDS", "CV_BRIDGE_UNAVAILABLE", "ApproximateTimeSynchronizer", "Buffer",
+    "StaticTransformBroadcaster", "Subscriber", "add_parameter_callbacks", "TransformBroadcaster", "TransformException", "TransformListener",
     "image_to_depth_m", "image_to_rgb",
 ]

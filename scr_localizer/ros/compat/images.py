@@ -13,13 +13,23 @@ from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.frames import sanitize_depth
 from scr_localizer.io.images import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_image
 
-try:  # pragma: no cover - only on a full ROS 2 install
+# Why cv_bridge is not used ("" when it is): not installed (ROS 2 from PyPI), or installed but
+# broken, typically built against the distro's numpy 1.x and imported under numpy 2 from a venv
+# ("_ARRAY_API not found", vision_opencv#535), which raises AttributeError, SystemError or
+# ImportError depending on where it fails; the node then decodes images itself and says why.
+CV_BRIDGE_UNAVAILABLE = ""
+try:
     from cv_bridge import CvBridge, CvBridgeError
 
-    _BRIDGE = CvBridge()
-except ImportError:
-    _BRIDGE = None
-    CvBridgeError = None
+    _BRIDGE = CvBridge()  # pragma: no cover - only on a full ROS 2 install
+except ImportError as exc:
+    _BRIDGE, CvBridgeError = None, None
+    CV_BRIDGE_UNAVAILABLE = f"cv_bridge cannot be imported ({exc})"
+except Exception as exc:  # noqa: BLE001 - any failure inside a broken cv_bridge
+    _BRIDGE, CvBridgeError = None, None
+    CV_BRIDGE_UNAVAILABLE = (
+        f"cv_bridge is installed but fails to load ({type(exc).__name__}: {exc}); a numpy "
+        "newer than the one it was built against? (pip install -c constraints-ros.txt)")
 
 HAVE_CV_BRIDGE = _BRIDGE is not None
 
