@@ -17,10 +17,11 @@ $(error ROS_WHEELS is kilted or jazzy, not '$(ROS_WHEELS)')
 endif
 PY := $(VENV)/bin/python
 # The pip-only setup installs exact pins; a ROS install keeps the distro's numpy (its compiled
-# modules, cv_bridge among them, are built against it) and gets versions that fit it.
+# modules, cv_bridge among them, are built against it): its exact version, plus
+# constraints-ros.txt where that is a numpy 1.x.
 ifeq ($(SYSTEM_ROS),yes)
 CONSTRAINTS := constraints-ros.txt
-CONSTRAINT_ARGS := -c constraints-ros.txt -c $(VENV)/constraints-distro.txt
+CONSTRAINT_ARGS := -c $(VENV)/constraints-distro.txt
 else
 CONSTRAINTS := constraints-pip.txt
 CONSTRAINT_ARGS := -c constraints-pip.txt
@@ -38,8 +39,9 @@ $(VENV)/.stamp-venv:
 
 $(VENV)/.stamp-requirements: requirements.txt requirements-dev.txt $(CONSTRAINTS) $(VENV)/.stamp-venv
 ifeq ($(SYSTEM_ROS),yes)
-	$(PYTHON) -c "import numpy; print('numpy==' + numpy.__version__)" > $(VENV)/constraints-distro.txt \
-	  2>/dev/null || : > $(VENV)/constraints-distro.txt
+	$(PYTHON) -c "import numpy; v = numpy.__version__; \
+	  print(('-c ../constraints-ros.txt\n' if int(v.split('.')[0]) < 2 else '') + 'numpy==' + v)" \
+	  > $(VENV)/constraints-distro.txt 2>/dev/null || echo "-c ../constraints-ros.txt" > $(VENV)/constraints-distro.txt
 endif
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt $(CONSTRAINT_ARGS)
 	touch $@

@@ -75,7 +75,7 @@ def test_shipped_defaults_are_written_as_launch_users_write_them():
 
 
 def test_log_level_becomes_ros_arguments():
-    assert ros_arguments("debug") == ["--ros-args", "--log-level", "debug"]
+    assert ros_arguments("debug") == ["--log-level", "debug"]
     assert ros_arguments("''") == []
 
 

@@ -86,9 +86,10 @@ def parameter_overrides(argument_values: Mapping[str, str], argument_parameters:
 
 
 def ros_arguments(log_level: str) -> list[str]:
-    """--ros-args for the node process; an empty log level leaves rcl's default (info)."""
+    """launch_ros Node(ros_arguments=...) (it adds --ros-args); an empty log level leaves rcl's
+    default (info)."""
     level = typed_value(log_level, "", "log_level").strip()
-    return ["--ros-args", "--log-level", level] if level else []
+    return ["--log-level", level] if level else []
 
 
 def mapping_exit_message(returncode: int | None) -> tuple[bool, str]:
