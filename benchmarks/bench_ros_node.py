@@ -47,11 +47,11 @@ def _environment(domain_id: int, log_dir: Path, transport: str) -> dict[str, str
     if transport == "large_data":
         env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     else:
-        from scr_localizer.evaluation.replay import FASTDDS_PROFILE
+        from scr_localizer.evaluation.replay import FASTDDS_PROFILE, profile_file_variable
 
         profile = log_dir / "fastdds_shm64.xml"
         profile.write_text(FASTDDS_PROFILE)
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+        env[profile_file_variable()] = str(profile)
     env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
     return env
 
@@ -70,7 +70,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     log_dir = Path(tempfile.mkdtemp(prefix="bench_ros_node_"))
     env = _environment(domain_id, log_dir, transport)
     for variable in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "FASTDDS_BUILTIN_TRANSPORTS",
-                     "FASTDDS_DEFAULT_PROFILES_FILE"):
+                     "FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE"):
         if variable in env:
             os.environ[variable] = env[variable]
         else:

@@ -40,14 +40,15 @@ def map_file(request, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def dds_env(ros_env, tmp_path):
-    from scr_localizer.evaluation.replay import FASTDDS_PROFILE
+    from scr_localizer.evaluation.replay import FASTDDS_PROFILE, profile_file_variable
 
     env = dict(ros_env)
-    for variable in ("FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE"):
+    for variable in ("FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                     "FASTDDS_DEFAULT_PROFILES_FILE"):
         env.pop(variable, None)
     profile = tmp_path / "fastdds.xml"
     profile.write_text(FASTDDS_PROFILE)
-    env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+    env[profile_file_variable()] = str(profile)  # Jazzy's Fast DDS 2 reads only FASTRTPS_...
     return env
 
 

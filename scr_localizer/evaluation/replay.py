@@ -69,6 +69,23 @@ PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES
                      "FASTDDS_BUILTIN_TRANSPORTS")
 
 
+def profile_file_variable() -> str:
+    """The variable this Fast DDS reads its XML profile from: FASTDDS_DEFAULT_PROFILES_FILE in
+    Fast DDS 3 (Kilted and later; it warns that the other is deprecated), only
+    FASTRTPS_DEFAULT_PROFILES_FILE in Fast DDS 2 (Humble, Jazzy: ros-rclpy 7.x wheels)."""
+    fast_dds_2 = ("humble", "iron", "jazzy")
+    if os.environ.get("ROS_DISTRO"):
+        distro_2 = os.environ["ROS_DISTRO"] in fast_dds_2
+    else:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            distro_2 = int(version("ros-rclpy").split(".")[0]) < 8
+        except (PackageNotFoundError, ValueError):
+            distro_2 = False
+    return "FASTRTPS_DEFAULT_PROFILES_FILE" if distro_2 else "FASTDDS_DEFAULT_PROFILES_FILE"
+
+
 def _uses_default_fastdds() -> bool:
     rmw = os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     return rmw.startswith("rmw_fastrtps") and not any(os.environ.get(v) for v in PROFILE_VARIABLES)
@@ -394,7 +411,7 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
     if config.large_message_transport and _uses_default_fastdds():
         profile = log_dir / "fastdds_replay.xml"
         profile.write_text(FASTDDS_PROFILE)
-        overrides["FASTDDS_DEFAULT_PROFILES_FILE"] = str(profile)
+        overrides[profile_file_variable()] = str(profile)
     env.update(overrides)
     command = list(config.node_command or
                    [sys.executable, "-m", "scr_localizer.ros.localize_node"])
