@@ -40,7 +40,7 @@ def map_file(request, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def dds_env(ros_env, tmp_path):
-    from scr_localizer.evaluation.replay import FASTDDS_PROFILE
+    from scr_localizer.ros.replay import FASTDDS_PROFILE
 
     env = dict(ros_env)
     for variable in ("FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE"):

@@ -31,7 +31,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
-    from scr_localizer.evaluation.recorder import RecordConfig, record_poses
+    from scr_localizer.ros.recorder import RecordConfig, record_poses
 
     if not args.json.parent.resolve().is_dir():
         raise ScrLocalizerError(f"output folder {args.json.parent} does not exist; create it first")

@@ -57,12 +57,13 @@ def _number(value) -> str:
 
 
 def run(args) -> int:
+    from scr_localizer import defaults
     from scr_localizer.evaluation.metrics import write_json
-    from scr_localizer.evaluation.replay import DEFAULT_COLOR_TOPIC, ReplayConfig, replay
+    from scr_localizer.ros.replay import ReplayConfig, replay
 
     config = ReplayConfig(
         rate=args.rate,
-        color_topic=args.color_topic or DEFAULT_COLOR_TOPIC,
+        color_topic=args.color_topic or defaults.COLOR_TOPIC,
         ground_truth_topic=args.ground_truth_topic,
         odom_frame=args.odom_frame,
         node_parameters=dict(_parse_param(p) for p in args.param),

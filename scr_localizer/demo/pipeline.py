@@ -124,11 +124,11 @@ def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = pri
     """Scene -> map -> live replay -> report, in config.out_dir (bags, map.scrmap, report/)."""
     from scr_localizer.cli.demo_scene import make_scene
     from scr_localizer.evaluation.metrics import write_json
-    from scr_localizer.evaluation.replay import ReplayConfig, replay
     from scr_localizer.evaluation.report import write_report
     from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
     from scr_localizer.mapping.trainer import MapTrainer, preset
     from scr_localizer.model.map_file import save_map
+    from scr_localizer.ros.replay import ReplayConfig, replay
 
     out_dir = Path(config.out_dir)
     try:

@@ -8,7 +8,6 @@ bag fails before any long job starts. Iteration then decodes only the frames tha
 from __future__ import annotations
 
 import bisect
-import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.registration import register_depth
 from scr_localizer.geometry.tf_tree import TfTree
 from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.io.cdr import header_stamp_ns
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.io.images import (
     COLOR_ENCODINGS,
@@ -39,9 +40,6 @@ POSE_TYPES = (
     "geometry_msgs/msg/PoseWithCovarianceStamped",
     "nav_msgs/msg/Odometry",
 )
-DEFAULT_COLOR_TOPIC = "/camera/camera/color/image_raw"
-DEFAULT_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
-DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
 
 
 @dataclass
@@ -91,13 +89,6 @@ class ReadReport:
         )
 
 
-def _header_stamp(raw: bytes) -> int:
-    """Header stamp of a CDR message whose first field is std_msgs/Header (all image types)."""
-    little = raw[1] == 1
-    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
 def _stamp_ns(header) -> int:
     return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -140,7 +131,7 @@ def _score_color(topic: str, msgtype: str) -> int | None:
         w in name for w in ("depth", "infra", "/ir/", "confidence", "disparity", "mask")
     ):
         return None
-    score = 100 if topic == DEFAULT_COLOR_TOPIC else 0
+    score = 100 if topic == defaults.COLOR_TOPIC else 0
     score += 10 if ("color" in name or "rgb" in name) else 0
     score += 3 if name.endswith("image_rect_color") else 0
     score += 2 if "image_raw" in name else 0
@@ -154,7 +145,7 @@ def _score_depth(topic: str, msgtype: str) -> int | None:
         return None
     if msgtype == COMPRESSED and not name.endswith("compresseddepth"):
         return None
-    score = 100 if topic == DEFAULT_DEPTH_TOPIC else 0
+    score = 100 if topic == defaults.DEPTH_TOPIC else 0
     # aligned/registered into colour: RealSense, OpenNI, Azure Kinect (depth_to_rgb) names
     score += 10 if any(w in name for w in ("aligned", "registered", "to_rgb", "to_color")) else 0
     score += 1 if msgtype == IMAGE else 0
@@ -309,11 +300,11 @@ class RGBDBagReader:
             if topic == self.color_topic:
                 if topic not in first:
                     first[topic] = reader.deserialize(raw, msgtype)
-                color_stamps.append(_header_stamp(raw))
+                color_stamps.append(header_stamp_ns(raw))
             elif topic == self.depth_topic:
                 if topic not in first:
                     first[topic] = reader.deserialize(raw, msgtype)
-                depth_stamps.append(_header_stamp(raw))
+                depth_stamps.append(header_stamp_ns(raw))
             elif topic in infos:
                 infos[topic].append(reader.deserialize(raw, msgtype))
             elif topic in ("/tf", "/tf_static") and msgtype == TF_MESSAGE:

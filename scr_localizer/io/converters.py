@@ -16,6 +16,7 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.geometry.stamps import nearest_stamp_index
 from scr_localizer.geometry.transforms import interpolate_pose, pose_from_translation_quaternion
 from scr_localizer.io.bag_writer import BagWriteConfig, write_rgbd_bag
 from scr_localizer.io.frames import RGBDFrame, sanitize_depth
@@ -223,10 +224,8 @@ def iter_tum_frames(folder: str | Path, options: TumConvertOptions | None = None
     camera = tum_camera(folder, options.camera, width, height)
     produced = 0
     for stamp, name in rgb:
-        k = bisect.bisect_left(depth_stamps, stamp)
-        near = [c for c in (k - 1, k) if 0 <= c < len(depth)]
-        c = min(near, key=lambda c: abs(depth_stamps[c] - stamp))
-        if abs(depth_stamps[c] - stamp) > options.max_difference_s:
+        c = nearest_stamp_index(depth_stamps, stamp, options.max_difference_s)
+        if c is None:
             continue
         g = bisect.bisect_left(truth_stamps, stamp)
         if g < len(truth) and truth_stamps[g] == stamp:

@@ -12,7 +12,7 @@ without a lifecycle manager; `~/enable` (std_srvs/SetBool) covers pausing and re
 
 Transport: with Fast DDS' defaults most 640x480 images are lost between processes. Measured with
 benchmarks/bench_ros_node.py on 2 busy cores at 30 Hz RGB-D: a profile with a 64 MB shared-memory
-segment (scr_localizer.evaluation.replay.FASTDDS_PROFILE, via FASTDDS_DEFAULT_PROFILES_FILE)
+segment (scr_localizer.ros.replay.FASTDDS_PROFILE, via FASTDDS_DEFAULT_PROFILES_FILE)
 sustained 3-9 fixes/s at 127-361 ms median latency (depending on the other load);
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA delivered the images but delayed /tf by up to ~1 s behind
 them, so most frames waited in vain for odometry (0.5 fixes/s).
