@@ -180,7 +180,8 @@ def main(argv=None) -> int:
     for frame in frames:
         pixels_all, scene_all = full.regress(frame.color)
         if rows_selected is None:
-            layout = sub._layout(frame.camera.width, frame.camera.height)
+            layout = sub.regressor._layout(frame.camera.width, frame.camera.height,
+                                           sub.config.max_correspondences)
             rows_selected = layout["selected"].cpu().numpy()
         for name, (solver, cells) in variants.items():
             if cells == "all cells" and solver not in ("pnp", "pnp+depth"):
