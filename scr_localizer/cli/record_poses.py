@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from scr_localizer.errors import ScrLocalizerError
@@ -41,7 +40,7 @@ def run(args) -> int:
         idle_timeout_s=args.idle_timeout, max_duration_s=args.max_duration,
     )
     records, summary = record_poses(
-        args.bag, config, progress=lambda text: print(text, file=sys.stderr, flush=True))
+        args.bag, config)
     write_json(args.json, summary)
     if args.report is not None:
         from scr_localizer.evaluation.report import write_report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from scr_localizer.errors import ScrLocalizerError
@@ -72,8 +71,7 @@ def run(args) -> int:
     )
     if not args.json.parent.resolve().is_dir():
         raise ScrLocalizerError(f"output folder {args.json.parent} does not exist; create it first")
-    result = replay(args.map, args.bag, config,
-                    progress=lambda text: print(text, file=sys.stderr, flush=True))
+    result = replay(args.map, args.bag, config)
     write_json(args.json, result.summary)
     if args.report is not None:
         from scr_localizer.evaluation.report import write_report

@@ -71,6 +71,8 @@ MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("camera_frame", "", "Camera frame in TF; empty = the CameraInfo's frame_id"),
     ParameterSpec("preset", "cpu", "Mapping preset: cpu (minutes on a laptop), gpu (ACE-like, "
                   "needs CUDA) or tiny (seconds, for smoke tests)"),
+    ParameterSpec("prior", "auto", "Depth prior: auto (rgbd with depth, else "
+                  "depth-distribution), rgbd, depth-distribution, depth-distribution-wd or none"),
     ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's"),
     ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
     ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud"),

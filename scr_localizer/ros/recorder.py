@@ -26,6 +26,9 @@ from scr_localizer.evaluation.online import (
 )
 from scr_localizer.evaluation.query_bag import read_query_bag
 from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.log import get_logger
+
+LOG = get_logger(__name__)
 
 
 def _stamp_ns(stamp) -> int:
@@ -141,7 +144,7 @@ def record_poses(bag_path, config: RecordConfig | None = None, progress=None):
 
 
     config = config or RecordConfig()
-    say = progress or (lambda text: None)
+    say = progress or LOG.info
     bag = read_query_bag(bag_path, config.color_topic, config.ground_truth_topic)
     if bag.truth_frame is not None and bag.truth_frame != config.map_frame.lstrip("/"):
         raise ScrLocalizerError(

@@ -34,9 +34,12 @@ from scr_localizer.evaluation.query_bag import (
 )
 from scr_localizer.io.bag_reader import open_bag
 from scr_localizer.io.cdr import header_stamp_ns
+from scr_localizer.log import get_logger
 from scr_localizer.ros.recorder import PoseRecorder
 
 NODE_NAME = defaults.LOCALIZE_NODE_NAME
+
+LOG = get_logger(__name__)
 
 
 # Fast DDS defaults lose most 640x480 images between two processes on a busy machine: the
@@ -226,7 +229,7 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
     from scr_localizer.model.map_file import load_map
 
     config = config or ReplayConfig()
-    say = progress or (lambda text: None)
+    say = progress or LOG.info
     if not config.rate > 0:
         raise ScrLocalizerError(f"--rate must be positive, got {config.rate}")
     map_path, bag_path = Path(map_path), Path(bag_path)
