@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.transforms import pose_matrix
 
@@ -134,4 +135,4 @@ def run(args: argparse.Namespace) -> int:
 def _read_config(query: bool):
     from scr_localizer.io.bag_reader import BagReadConfig
 
-    return BagReadConfig(ground_truth_topic="/ground_truth/pose") if query else BagReadConfig()
+    return BagReadConfig(ground_truth_topic=defaults.GROUND_TRUTH_TOPIC) if query else BagReadConfig()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 
 VERB = "record-poses"
@@ -18,8 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", type=Path, default=None, help="also write a report folder")
     parser.add_argument("--pose-topic", default="/localize_node/pose")
     parser.add_argument("--map-frame", default="map")
-    parser.add_argument("--color-topic", default="/camera/camera/color/image_raw")
-    parser.add_argument("--ground-truth-topic", default="/ground_truth/pose")
+    parser.add_argument("--color-topic", default=defaults.COLOR_TOPIC)
+    parser.add_argument("--ground-truth-topic", default=defaults.GROUND_TRUTH_TOPIC)
     parser.add_argument("--estimate-from", choices=("tf", "pose"), default="tf",
                         help="tf: map->odom composed with the bag's odometry (any base_frame); "
                         "pose: ~/pose as the camera pose (node run with base_frame:='')")

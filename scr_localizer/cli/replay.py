@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 
 VERB = "replay"
@@ -23,7 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", type=Path, default=None,
                         help="also write a report folder (Markdown, PNG plots, TUM trajectories)")
     parser.add_argument("--color-topic", default=None, help="colour topic in the bag")
-    parser.add_argument("--ground-truth-topic", default="/ground_truth/pose",
+    parser.add_argument("--ground-truth-topic", default=defaults.GROUND_TRUTH_TOPIC,
                         help="geometry_msgs/PoseStamped ground truth topic (never replayed)")
     parser.add_argument("--odom-frame", default="odom",
                         help="odometry frame in the bag's TF (absent: the node publishes "
@@ -56,7 +57,6 @@ def _number(value) -> str:
 
 
 def run(args) -> int:
-    from scr_localizer import defaults
     from scr_localizer.evaluation.metrics import write_json
     from scr_localizer.ros.replay import ReplayConfig, replay
 

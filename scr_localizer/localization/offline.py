@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.evaluation.metrics import FrameRecord
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.localization.localizer import Localizer
 
-GROUND_TRUTH_TOPIC = "/ground_truth/pose"
+GROUND_TRUTH_TOPIC = defaults.GROUND_TRUTH_TOPIC
 
 
 def localize_frames(
