@@ -12,7 +12,7 @@ from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.tf_tree import TfTree
 from scr_localizer.geometry.transforms import pose_from_translation_quaternion
-from scr_localizer.io.bag_reader import CAMERA_INFO, COMPRESSED, IMAGE, open_bag
+from scr_localizer.io.bag_files import CAMERA_INFO, COMPRESSED, IMAGE, open_bag
 from scr_localizer.io.cdr import header_stamp_ns
 
 IMAGE_TYPES = (IMAGE, COMPRESSED)

@@ -61,7 +61,8 @@ def open_query_bag(path, fixed_frame: str, ground_truth: str = "auto", color_top
     the TF pose of the camera in `fixed_frame` (mapping-style bags), else none. "none" reads no
     poses; any other value names a pose topic.
     """
-    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader, open_bag
+    from scr_localizer.io.bag_files import open_bag
+    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 
     base = dict(color_topic=color_topic, depth_topic=depth_topic,
                 camera_info_topic=camera_info_topic, frame_step=frame_step)

@@ -32,7 +32,7 @@ from scr_localizer.evaluation.query_bag import (
     node_input_topics,
     read_query_bag,
 )
-from scr_localizer.io.bag_reader import open_bag
+from scr_localizer.io.bag_files import open_bag
 from scr_localizer.io.cdr import header_stamp_ns
 from scr_localizer.log import get_logger
 from scr_localizer.ros.recorder import PoseRecorder
