@@ -1,12 +1,10 @@
-"""Mapping: train a scene coordinate regression head from posed RGB-D frames.
+"""Mapping: train a scene coordinate regression head from posed RGB-D frames (the loop).
 
 The ACE recipe, written from its description: the frozen encoder runs once per (augmented)
-mapping frame, filling a buffer of cells (descriptor, pixel, frame pose and intrinsics, measured
-depth); the head is then trained on shuffled batches from that buffer with AdamW and a one-cycle
-learning rate. The loss is a tanh-clamped reprojection error whose clamp shrinks over training,
-plus a depth prior from *Scene Coordinate Reconstruction Priors* (ICCV 2025): with RGB-D, a
-Laplace NLL of the predicted camera-frame depth around the measured depth (b = 0.1 m); without
-depth, a Laplace NLL around the typical indoor depth (mu = 1.73 m, b = 0.6 m).
+mapping frame, filling a buffer of cells (`mapping.buffer`); the head is then trained on shuffled
+batches from that buffer with AdamW and a one-cycle learning rate against a tanh-clamped
+reprojection error plus a depth prior from *Scene Coordinate Reconstruction Priors* (ICCV 2025)
+(`mapping.loss`). Config and presets: `mapping.config`.
 
 Training happens in coordinates centred on the mean mapping-camera position so float32 stays
 precise for any fixed frame; the centre becomes the head's offset when the map is built.
@@ -14,18 +12,17 @@ precise for any fixed frame; the centre becomes the head's offset when the map i
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.frames import RGBDFrame
-from scr_localizer.log import get_logger, interactive
+from scr_localizer.log import get_logger
+from scr_localizer.mapping.buffer import CellBuffer, encode_frames
 from scr_localizer.mapping.config import (  # noqa: F401 - re-exported: the trainer's inputs
     PRIOR_CHOICES,
     PRIORS,
@@ -34,41 +31,21 @@ from scr_localizer.mapping.config import (  # noqa: F401 - re-exported: the trai
     preset_names,
     resolve_prior,
 )
+from scr_localizer.mapping.loss import (
+    camera_points,
+    clamp_at,
+    lr_at,
+    mapping_loss,
+    reprojection,
+    training_progress,
+)
+from scr_localizer.mapping.progress import progress_bar
 from scr_localizer.model.encoder import Encoder, get_encoder
 from scr_localizer.model.head import SceneCoordinateHead
 from scr_localizer.model.map_file import SceneMap
-from scr_localizer.model.preprocess import (
-    cell_centres,
-    encoder_size,
-    resolve_device,
-    to_gray,
-)
+from scr_localizer.model.preprocess import resolve_device
 
 LOG = get_logger(__name__)
-
-
-@dataclass
-class CellBuffer:
-    """Training cells. Per-cell arrays are indexed by cell, per-frame ones by `frame`."""
-
-    descriptors: torch.Tensor  # N x D float16
-    pixels: torch.Tensor  # N x 2 float32, undistorted, in the frame's base (encoder) pixels
-    depth: torch.Tensor  # N float32 metres, 0 = none
-    frame: torch.Tensor  # N int64
-    colors: np.ndarray  # N x 3 uint8 (for the point cloud)
-    camera_from_centred: torch.Tensor  # F x 3 x 4 float32
-    intrinsics: torch.Tensor  # F x 4 (fx, fy, cx, cy) float32, base pixels
-    centre: np.ndarray  # 3 float64: mean camera position in the fixed frame
-
-    def __len__(self) -> int:
-        return int(self.descriptors.shape[0])
-
-    def to(self, device: torch.device) -> CellBuffer:
-        move = dict(
-            descriptors=self.descriptors, pixels=self.pixels, depth=self.depth, frame=self.frame,
-            camera_from_centred=self.camera_from_centred, intrinsics=self.intrinsics,
-        )
-        return replace(self, **{k: v.to(device) for k, v in move.items()})
 
 
 @dataclass
@@ -100,29 +77,6 @@ class MappingStats:
         )
 
 
-def _augment_transform(
-    width: int, height: int, config: MappingConfig, rng: np.random.Generator, augment: bool
-) -> tuple:
-    """2x3 affine from input pixels to encoder pixels (a resize then a rotation about the
-    output centre), the rotation alone, its angle, the output size, and photometric params."""
-    scale = 1.0
-    angle = 0.0
-    gain, offset = 1.0, 0.0
-    if augment:
-        scale = math.exp(rng.uniform(math.log(config.aug_scale_min), math.log(config.aug_scale_max)))
-        angle = rng.uniform(-config.aug_rotation_deg, config.aug_rotation_deg)
-        gain = 1.0 + rng.uniform(-config.aug_contrast, config.aug_contrast)
-        offset = rng.uniform(-config.aug_brightness, config.aug_brightness)
-    stride = 8
-    out_w, out_h = encoder_size(width, height, int(round(config.image_height * scale)), stride)
-    sx, sy = out_w / width, out_h / height
-    # Scale with pixel centres kept consistent, then rotate about the output centre.
-    scale_m = np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]])
-    centre = ((out_w - 1) / 2.0, (out_h - 1) / 2.0)
-    rot = np.vstack([cv2.getRotationMatrix2D(centre, angle, 1.0), [0, 0, 1]])
-    return (rot @ scale_m)[:2], rot[:2], angle, out_w, out_h, gain, offset
-
-
 class MapTrainer:
     """Builds the buffer from frames, trains the head, and can export the mapped points."""
 
@@ -137,212 +91,27 @@ class MapTrainer:
         self.head: SceneCoordinateHead | None = None
         self.loss_history: list[float] = []
 
-    # ----------------------------------------------------------------- buffer
-    def _frame_usable(self, frame: RGBDFrame) -> str | None:
-        if frame.world_from_camera is None:
-            return "no pose"
-        pose = np.asarray(frame.world_from_camera, dtype=np.float64)
-        if pose.shape != (4, 4) or not np.all(np.isfinite(pose)):
-            return "invalid pose"
-        if frame.color is None or frame.color.ndim != 3:
-            return "no colour image"
-        return None
-
     def build_buffer(self, frames: Iterable[RGBDFrame]) -> CellBuffer:
-        config = self.config
-        rng = np.random.default_rng(config.seed)
-        frames_list = list(frames) if config.max_frames else frames
-        if config.max_frames and len(frames_list) > config.max_frames:
-            keep = np.linspace(0, len(frames_list) - 1, config.max_frames).round().astype(int)
-            frames_list = [frames_list[i] for i in keep]
-        descriptors, pixels, depths, frame_ids, colors = [], [], [], [], []
-        poses, intrinsics = [], []
-        skipped: dict[str, int] = {}
-        total = 0
-        start = time.perf_counter()
-        bar = _progress_bar(self.progress, desc="encoding", unit="frame",
-                            total=len(frames_list) if hasattr(frames_list, "__len__") else None)
-        passes = config.augmentations_per_frame
-        budget = config.max_buffer_cells
-        for frame in frames_list:
-            total += 1
-            bar.update(1)
-            reason = self._frame_usable(frame)
-            if reason is not None:
-                skipped[reason] = skipped.get(reason, 0) + 1
-                continue
-            frame_index = len(poses)
-            height, width = frame.color.shape[:2]
-            camera = frame.camera
-            base_w, base_h = encoder_size(width, height, config.image_height, 8)
-            bsx, bsy = base_w / width, base_h / height
-            intrinsics.append([camera.fx * bsx, camera.fy * bsy,
-                               (camera.cx + 0.5) * bsx - 0.5, (camera.cy + 0.5) * bsy - 0.5])
-            poses.append(np.asarray(frame.world_from_camera, dtype=np.float64))
-            gray = to_gray(frame.color)
-            depth = frame.depth
-            if depth is not None and depth.shape != (height, width):
-                raise ScrLocalizerError(
-                    f"frame '{frame.name}' has depth {depth.shape[1]}x{depth.shape[0]} but colour "
-                    f"{width}x{height}; expected depth registered to the colour image"
-                )
-            for aug_pass in range(passes):
-                augment = config.augment and not (passes > 1 and aug_pass == 0)
-                affine, rotation, angle, out_w, out_h, gain, offset = _augment_transform(
-                    width, height, config, rng, augment)
-                warped = cv2.resize(gray, (out_w, out_h), interpolation=cv2.INTER_AREA
-                                    if out_h < height else cv2.INTER_LINEAR)
-                if angle != 0.0:
-                    warped = cv2.warpAffine(warped, rotation, (out_w, out_h),
-                                            flags=cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-                if gain != 1.0 or offset != 0.0:
-                    warped = np.clip((warped - 0.5) * gain + 0.5 + offset, 0.0, 1.0)
-                with torch.inference_mode():
-                    feats = self.encoder(torch.from_numpy(np.ascontiguousarray(
-                        warped, dtype=np.float32))[None, None].to(self.device))[0]
-                rows, cols = feats.shape[-2:]
-                centres = cell_centres(rows, cols, self.encoder.stride)
-                inverse = cv2.invertAffineTransform(affine)
-                original = centres @ inverse[:, :2].T + inverse[:, 2]
-                inside = np.flatnonzero(
-                    (original[:, 0] >= 0) & (original[:, 0] <= width - 1)
-                    & (original[:, 1] >= 0) & (original[:, 1] <= height - 1))
-                if config.cells_with_depth_only and depth is not None:
-                    px = np.rint(original[inside]).astype(int)
-                    inside = inside[depth[px[:, 1], px[:, 0]] > 0]
-                if inside.size == 0:
-                    continue
-                take = min(config.cells_per_frame, inside.size,
-                           max(0, budget - sum(len(d) for d in depths)))
-                if take <= 0:
-                    break
-                chosen = np.sort(rng.choice(inside, size=take, replace=False))
-                orig = original[chosen]
-                ix = np.clip(np.rint(orig[:, 0]).astype(int), 0, width - 1)
-                iy = np.clip(np.rint(orig[:, 1]).astype(int), 0, height - 1)
-                cell_depth = (depth[iy, ix] if depth is not None
-                              else np.zeros(take, np.float32)).astype(np.float32)
-                cell_depth[~np.isfinite(cell_depth)] = 0.0
-                undistorted = camera.undistort_points(orig)
-                base = (undistorted + 0.5) * np.array([bsx, bsy]) - 0.5
-                flat = feats.reshape(feats.shape[0], -1)[:, torch.from_numpy(chosen).to(
-                    feats.device)].T
-                descriptors.append(flat.to("cpu", torch.float16))
-                pixels.append(base.astype(np.float32))
-                depths.append(cell_depth)
-                frame_ids.append(np.full(take, frame_index, np.int64))
-                colors.append(frame.color[iy, ix, :3].astype(np.uint8))
-        bar.close()
-        self.stats.encode_time_s = time.perf_counter() - start
-        self.stats.frames_total = total
-        self.stats.frames_used = len(poses)
-        self.stats.frames_skipped = skipped
-        if not poses or not descriptors:
-            raise ScrLocalizerError(
-                f"no usable mapping frames among {total} (skipped: {skipped or 'none'}); "
-                f"expected colour images with poses in the fixed frame"
-            )
-        world_from_camera = np.stack(poses)
-        centre = world_from_camera[:, :3, 3].mean(axis=0)
-        centred = world_from_camera.copy()
-        centred[:, :3, 3] -= centre
-        camera_from_centred = np.linalg.inv(centred)[:, :3, :]
-        buffer = CellBuffer(
-            descriptors=torch.cat(descriptors),
-            pixels=torch.from_numpy(np.concatenate(pixels)),
-            depth=torch.from_numpy(np.concatenate(depths)),
-            frame=torch.from_numpy(np.concatenate(frame_ids)),
-            colors=np.concatenate(colors),
-            camera_from_centred=torch.from_numpy(camera_from_centred.astype(np.float32)),
-            intrinsics=torch.tensor(intrinsics, dtype=torch.float32),
-            centre=centre,
-        )
+        buffer, encoding = encode_frames(frames, self.config, self.encoder, self.device,
+                                         self.progress)
+        self.stats.encode_time_s = encoding.encode_time_s
+        self.stats.frames_total = encoding.frames_total
+        self.stats.frames_used = encoding.frames_used
+        self.stats.frames_skipped = encoding.frames_skipped
         self.stats.buffer_cells = len(buffer)
         self.stats.cells_with_depth = float((buffer.depth > 0).float().mean())
         self.buffer = buffer
         return buffer
 
     # ----------------------------------------------------------------- loss
-    def _camera_points(self, scene: torch.Tensor, frame: torch.Tensor, buffer: CellBuffer):
-        pose = buffer.camera_from_centred[frame]
-        return torch.einsum("nij,nj->ni", pose[:, :, :3], scene) + pose[:, :, 3]
-
-    def _reprojection(self, points: torch.Tensor, frame: torch.Tensor, pixels: torch.Tensor,
-                      buffer: CellBuffer) -> tuple[torch.Tensor, torch.Tensor]:
-        k = buffer.intrinsics[frame]
-        z = points[:, 2]
-        safe_z = torch.where(z > self.config.min_depth_m, z, torch.ones_like(z))
-        projected = points[:, :2] / safe_z[:, None] * k[:, :2] + k[:, 2:]
-        error = torch.linalg.vector_norm(projected - pixels, dim=1)
-        return error, z
-
     def loss(self, scene: torch.Tensor, batch: dict, clamp_px: float) -> tuple[torch.Tensor, dict]:
-        config = self.config
-        buffer = self.buffer
-        frame = batch["frame"]
-        points = self._camera_points(scene, frame, buffer)
-        error, z = self._reprojection(points, frame, batch["pixels"], buffer)
-        valid = ((z > config.min_depth_m) & (z < config.max_depth_m)
-                 & (error < config.hard_clamp_px))
-        robust = clamp_px * torch.tanh(error / clamp_px)
-        depth = batch["depth"]
-        has_depth = depth > 0
-        # Invalid predictions (behind the camera, absurdly far off) get an L1 pull in 3D
-        # towards the pixel's ray at the measured depth (or a typical depth).
-        target_depth = torch.where(has_depth, depth, torch.full_like(depth, config.invalid_target_depth_m))
-        k = buffer.intrinsics[frame]
-        target = torch.cat([(batch["pixels"] - k[:, 2:]) / k[:, :2] * target_depth[:, None],
-                            target_depth[:, None]], dim=1)
-        pull = (points - target).abs().sum(dim=1)
-        per_cell = torch.where(valid, robust, pull)
-        if config.prior == "rgbd":
-            prior = torch.where(has_depth, (z - depth).abs() / config.rgbd_bandwidth_m,
-                                torch.zeros_like(z))
-            per_cell = per_cell + config.prior_weight * prior
-        elif config.prior == "depth-distribution":
-            prior = (z - config.distribution_mean_m).abs() / config.distribution_bandwidth_m
-            per_cell = per_cell + config.prior_weight * prior
-        elif config.prior == "depth-distribution-wd":
-            # 1-Wasserstein distance between the batch's depths and the Laplace distribution:
-            # sorted depths against the Laplace quantiles at the same ranks.
-            n = z.shape[0]
-            q = (torch.arange(n, device=z.device, dtype=z.dtype) + 0.5) / n - 0.5
-            quantiles = config.distribution_mean_m - config.distribution_bandwidth_m * torch.sign(
-                q) * torch.log1p(-2 * q.abs())
-            sorted_z, order = torch.sort(z)
-            prior = torch.empty_like(z)
-            prior[order] = (sorted_z - quantiles).abs() / config.distribution_bandwidth_m
-            per_cell = per_cell + config.prior_weight * prior
-        info = {"error": error, "valid": valid}
-        return per_cell.mean(), info
+        return mapping_loss(scene, batch, self.buffer, self.config, clamp_px)
 
     def clamp_at(self, progress: float) -> float:
-        """Quarter-circle schedule over training progress in [0, 1]: the clamp stays wide early
-        and tightens late."""
-        config = self.config
-        progress = min(1.0, max(0.0, progress))
-        return config.clamp_end_px + (config.clamp_start_px - config.clamp_end_px) * math.sqrt(
-            max(0.0, 1.0 - progress**2))
+        return clamp_at(self.config, progress)
 
     def lr_at(self, progress: float) -> float:
-        """One cycle: cosine warm-up lr_min → lr_max, then cosine decay to lr_min * end factor."""
-        config = self.config
-        warmup = config.lr_warmup_share
-        if progress < warmup:
-            t = progress / warmup
-            return config.lr_min + (config.lr_max - config.lr_min) * (1 - math.cos(math.pi * t)) / 2
-        t = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
-        end = config.lr_min * config.lr_end_factor
-        return end + (config.lr_max - end) * (1 + math.cos(math.pi * t)) / 2
-
-    def _progress(self, iteration: int, elapsed_s: float) -> float:
-        """Share of training done: by iterations, or by time when a time budget binds."""
-        config = self.config
-        progress = iteration / config.iterations
-        if config.time_budget_s > 0:
-            progress = max(progress, elapsed_s / config.time_budget_s)
-        return min(1.0, progress)
+        return lr_at(self.config, progress)
 
     # ----------------------------------------------------------------- training
     def train(self, frames: Iterable[RGBDFrame] | None = None) -> SceneCoordinateHead:
@@ -367,13 +136,13 @@ class MapTrainer:
         batch_size = min(config.batch_size, n)
         order = torch.randperm(n, generator=cpu_gen).to(device)
         cursor = 0
-        bar = _progress_bar(self.progress, desc="training", unit="it", total=config.iterations)
+        bar = progress_bar(self.progress, desc="training", unit="it", total=config.iterations)
         start = time.perf_counter()
         self.loss_history = []
         loss_value = float("nan")
         iteration = 0
         while True:
-            progress = self._progress(iteration, time.perf_counter() - start)
+            progress = training_progress(config, iteration, time.perf_counter() - start)
             if progress >= 1.0:
                 break
             clamp_px = self.clamp_at(progress)
@@ -429,8 +198,9 @@ class MapTrainer:
         scenes, errors, depths = [], [], []
         for chunk in index.split(65536):
             scene = self.head.forward_cells(buffer.descriptors[chunk].float())
-            points = self._camera_points(scene, buffer.frame[chunk], buffer)
-            error, z = self._reprojection(points, buffer.frame[chunk], buffer.pixels[chunk], buffer)
+            points = camera_points(scene, buffer.frame[chunk], buffer)
+            error, z = reprojection(points, buffer.frame[chunk], buffer.pixels[chunk], buffer,
+                                    self.config.min_depth_m)
             error = torch.where(z > self.config.min_depth_m, error, torch.full_like(error, 1e6))
             scenes.append(scene)
             errors.append(error)
@@ -473,38 +243,6 @@ class MapTrainer:
         keep = (error < max_error_px).cpu().numpy()
         xyz = scene.cpu().double().numpy()[keep] + self.buffer.centre
         return xyz, self.buffer.colors[: len(keep)][keep]
-
-
-class _LoggedProgress:
-    """Where no terminal shows a bar (a log file, a launch log, CI): one log line every 30 s."""
-
-    def __init__(self, desc: str, unit: str, total: int | None = None, interval_s: float = 30.0):
-        self.desc, self.unit, self.total = desc, unit, total
-        self.count, self.postfix = 0, ""
-        self.interval_s = interval_s
-        self._last = time.monotonic()
-
-    def update(self, n: int = 1) -> None:
-        self.count += n
-        if time.monotonic() - self._last >= self.interval_s:
-            self._last = time.monotonic()
-            total = f"/{self.total}" if self.total else ""
-            LOG.info(f"{self.desc}: {self.count}{total} {self.unit}{self.postfix}")
-
-    def set_postfix(self, **values) -> None:
-        self.postfix = " (" + ", ".join(f"{k} {v}" for k, v in values.items()) + ")"
-
-    def close(self) -> None:
-        pass
-
-
-def _progress_bar(enabled: bool, **kwargs):
-    """A live bar on a terminal; elsewhere a log line every 30 s; nothing when not enabled."""
-    if enabled and not interactive():
-        return _LoggedProgress(kwargs["desc"], kwargs["unit"], kwargs.get("total"))
-    from tqdm import tqdm
-
-    return tqdm(disable=not enabled, dynamic_ncols=True, leave=True, mininterval=0.1, **kwargs)
 
 
 def train_map(
