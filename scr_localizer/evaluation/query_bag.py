@@ -11,9 +11,9 @@ import numpy as np
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.tf_tree import TfTree
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
 from scr_localizer.io.bag_files import CAMERA_INFO, COMPRESSED, IMAGE, open_bag
 from scr_localizer.io.cdr import header_stamp_ns
+from scr_localizer.io.messages import matrix_from_pose, matrix_from_transform, stamp_to_ns
 
 IMAGE_TYPES = (IMAGE, COMPRESSED)
 
@@ -34,16 +34,6 @@ class QueryBag:
     end_ns: int
 
 
-def _matrix(translation, rotation) -> np.ndarray:
-    return pose_from_translation_quaternion(
-        [translation.x, translation.y, translation.z],
-        [rotation.x, rotation.y, rotation.z, rotation.w])
-
-
-def _stamp_ns(stamp) -> int:
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
-
-
 def read_query_bag(path, color_topic: str = defaults.COLOR_TOPIC,
                    ground_truth_topic: str = defaults.GROUND_TRUTH_TOPIC) -> QueryBag:
     path = Path(path)
@@ -62,8 +52,7 @@ def read_query_bag(path, color_topic: str = defaults.COLOR_TOPIC,
         for connection, _, raw in reader.messages(connections=small):
             msg = reader.deserialize(raw, connection.msgtype)
             if connection.topic == ground_truth_topic:
-                truth[_stamp_ns(msg.header.stamp)] = _matrix(msg.pose.position,
-                                                             msg.pose.orientation)
+                truth[stamp_to_ns(msg.header.stamp)] = matrix_from_pose(msg.pose)
                 truth_frames.add(msg.header.frame_id.lstrip("/"))
                 continue
             static = connection.topic == "/tf_static"
@@ -71,8 +60,8 @@ def read_query_bag(path, color_topic: str = defaults.COLOR_TOPIC,
                 static_raw.append(bytes(raw))
             for t in msg.transforms:
                 tf.add_transform(
-                    t.header.frame_id, t.child_frame_id, _stamp_ns(t.header.stamp),
-                    _matrix(t.transform.translation, t.transform.rotation), static=static,
+                    t.header.frame_id, t.child_frame_id, stamp_to_ns(t.header.stamp),
+                    matrix_from_transform(t.transform), static=static,
                 )
         color = [c for c in reader.connections if c.topic == color_topic]
         stamps, camera_frame = [], ""

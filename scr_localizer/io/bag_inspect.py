@@ -5,21 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.tf_tree import TfTree
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
 from scr_localizer.io.bag_files import TF_MESSAGE, corrupt_bag_error, open_bag
-
-
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def _transform_matrix(transform) -> np.ndarray:
-    t, q = transform.translation, transform.rotation
-    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
+from scr_localizer.io.messages import matrix_from_transform, stamp_to_ns
 
 
 @dataclass
@@ -50,8 +39,8 @@ def summarize_bag(path: str | Path) -> BagSummary:
             static = connection.topic == "/tf_static"
             for t in reader.deserialize(raw, connection.msgtype).transforms:
                 tree.add_transform(
-                    t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
-                    _transform_matrix(t.transform), static,
+                    t.header.frame_id, t.child_frame_id, stamp_to_ns(t.header.stamp),
+                    matrix_from_transform(t.transform), static,
                 )
         return BagSummary(
             path=path,

@@ -19,7 +19,6 @@ from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.registration import register_depth
 from scr_localizer.geometry.tf_tree import TfTree
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
 from scr_localizer.io.bag_files import (
     CAMERA_INFO,
     COMPRESSED,
@@ -38,6 +37,7 @@ from scr_localizer.io.images import (
     decode_compressed_depth,
     decode_image,
 )
+from scr_localizer.io.messages import matrix_from_pose, matrix_from_transform, stamp_to_ns
 from scr_localizer.io.pairing import pair_color_with_depth
 from scr_localizer.io.topics import (
     choose_topic,
@@ -94,20 +94,6 @@ class ReadReport:
             f"{self.frames} frames from {self.color_messages} colour and {self.depth_messages} "
             f"depth images{step} ({reasons})"
         )
-
-
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def _pose_matrix(pose) -> np.ndarray:
-    p, q = pose.position, pose.orientation
-    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
-
-
-def _transform_matrix(transform) -> np.ndarray:
-    t, q = transform.translation, transform.rotation
-    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
 
 
 @dataclass
@@ -206,8 +192,8 @@ class RGBDBagReader:
                 static = topic == "/tf_static"
                 for t in reader.deserialize(raw, msgtype).transforms:
                     args = (
-                        t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
-                        _transform_matrix(t.transform), static,
+                        t.header.frame_id, t.child_frame_id, stamp_to_ns(t.header.stamp),
+                        matrix_from_transform(t.transform), static,
                     )
                     tf_tree.add_transform(*args)
                     if static:
@@ -299,10 +285,10 @@ class RGBDBagReader:
     @staticmethod
     def _cameras(messages, rectified: bool) -> list[tuple[int, PinholeCamera]]:
         cameras: list[tuple[int, PinholeCamera]] = []
-        for msg in sorted(messages, key=lambda m: _stamp_ns(m.header)):
+        for msg in sorted(messages, key=lambda m: stamp_to_ns(m.header.stamp)):
             camera = camera_from_camera_info(msg, rectified=rectified)
             if not cameras or cameras[-1][1] != camera:
-                cameras.append((_stamp_ns(msg.header), camera))
+                cameras.append((stamp_to_ns(msg.header.stamp), camera))
         return cameras
 
     def _camera_at(self, stamp_ns: int) -> PinholeCamera:
@@ -386,7 +372,7 @@ class RGBDBagReader:
             else:
                 child, pose = self.config.pose_frame or self.camera_frame, msg.pose
             parent = msg.header.frame_id or self.config.fixed_frame
-            tree.add_transform(parent, child, _stamp_ns(msg.header), _pose_matrix(pose), False)
+            tree.add_transform(parent, child, stamp_to_ns(msg.header.stamp), matrix_from_pose(pose), False)
         return tree
 
     def _plan(self, color_stamps: list[int], depth_stamps: list[int]) -> None:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from scr_localizer.geometry.transforms import (
-    pose_from_translation_quaternion,
-    translation_quaternion_from_pose,
+from scr_localizer.geometry.transforms import translation_quaternion_from_pose
+from scr_localizer.io.messages import (  # noqa: F401 - the nodes' conversions, in one place
+    matrix_from_pose,
+    matrix_from_transform,
+    stamp_to_ns,
 )
-
-
-def stamp_to_ns(stamp) -> int:
-    """builtin_interfaces/Time (or rclpy Time) to integer nanoseconds."""
-    if hasattr(stamp, "nanoseconds"):
-        return int(stamp.nanoseconds)
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def ns_to_stamp(stamp_ns: int):
@@ -22,17 +17,6 @@ def ns_to_stamp(stamp_ns: int):
 
     stamp_ns = int(stamp_ns)
     return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
-
-
-def matrix_from_transform(transform) -> np.ndarray:
-    """geometry_msgs/Transform (the `transform` field of a TransformStamped) to parent_from_child."""
-    t, q = transform.translation, transform.rotation
-    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
-
-
-def matrix_from_pose(pose) -> np.ndarray:
-    p, q = pose.position, pose.orientation
-    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
 
 
 def transform_stamped(parent: str, child: str, stamp_ns: int, parent_from_child: np.ndarray):

@@ -25,21 +25,10 @@ from scr_localizer.evaluation.online import (
     online_extras,
 )
 from scr_localizer.evaluation.query_bag import read_query_bag
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.io.messages import matrix_from_pose, matrix_from_transform, stamp_to_ns
 from scr_localizer.log import get_logger
 
 LOG = get_logger(__name__)
-
-
-def _stamp_ns(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def _pose_matrix(position, orientation) -> np.ndarray:
-    return pose_from_translation_quaternion(
-        [position.x, position.y, position.z],
-        [orientation.x, orientation.y, orientation.z, orientation.w],
-    )
 
 
 class PoseRecorder:
@@ -71,8 +60,8 @@ class PoseRecorder:
     def _on_pose(self, msg) -> None:
         now = time.monotonic()
         fix = RecordedFix(
-            stamp_ns=_stamp_ns(msg.header.stamp),
-            map_from_body=_pose_matrix(msg.pose.pose.position, msg.pose.pose.orientation),
+            stamp_ns=stamp_to_ns(msg.header.stamp),
+            map_from_body=matrix_from_pose(msg.pose.pose),
             covariance=np.asarray(msg.pose.covariance, dtype=np.float64).reshape(6, 6),
             frame_id=msg.header.frame_id,
             wall_time_s=now,
@@ -88,16 +77,16 @@ class PoseRecorder:
             t = transform.transform
             with self._lock:
                 self.recording.transforms.append(RecordedTransform(
-                    stamp_ns=_stamp_ns(transform.header.stamp),
+                    stamp_ns=stamp_to_ns(transform.header.stamp),
                     parent=self.map_frame,
                     child=transform.child_frame_id.lstrip("/"),
-                    parent_from_child=_pose_matrix(t.translation, t.rotation),
+                    parent_from_child=matrix_from_transform(t),
                     wall_time_s=now,
                 ))
 
     def _on_clock(self, msg) -> None:
         now = time.monotonic()
-        stamp = _stamp_ns(msg.clock)
+        stamp = stamp_to_ns(msg.clock)
         with self._lock:
             if not self.recording.clock or stamp > self.recording.clock[-1][0]:
                 self.recording.clock.append((stamp, now))
