@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scr_localizer.cli.localize import add_bag_and_localizer_arguments, build_localizer
+from scr_localizer.io.atomic import check_writable, check_writable_folder
 
 VERB = "evaluate"
 HELP = "localize every synchronized frame of a bag and compare with its ground truth (JSON)"
@@ -27,10 +28,9 @@ def run(args) -> int:
     from scr_localizer.localization.offline import localize_frames, open_query_bag
 
     json_path = Path(args.json)
-    if not json_path.parent.is_dir():
-        from scr_localizer.errors import ScrLocalizerError
-
-        raise ScrLocalizerError(f"output folder '{json_path.parent}' does not exist; create it")
+    check_writable(json_path, "summary JSON")
+    if args.report:
+        check_writable_folder(args.report, "report folder")
     scene_map, localizer = build_localizer(args)
     reader, truth_source = open_query_bag(
         args.bag, scene_map.fixed_frame, ground_truth=args.ground_truth,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.io.atomic import atomic_write
+from scr_localizer.io.atomic import atomic_write, check_writable
+from scr_localizer.validation import check_number
 
 VERB = "localize"
 HELP = "localize every frame of a bag against a map; write poses (TUM) and inlier counts"
@@ -45,7 +45,8 @@ def build_localizer(args):
     from scr_localizer.localization.localizer import Localizer, LocalizerConfig
     from scr_localizer.model.map_file import load_map
 
-    if args.threads:
+    if args.threads is not None:
+        check_number(args.threads, "--threads", 1, integer=True)
         import torch
 
         torch.set_num_threads(max(1, args.threads))
@@ -57,8 +58,8 @@ def build_localizer(args):
 
 
 def _check_output(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise ScrLocalizerError(f"output folder '{path.parent}' does not exist; create it first")
+    check_writable(path, "trajectory output")
+    check_writable(inliers_path(path), "inlier table")
 
 
 def inliers_path(output: Path) -> Path:

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable
+from scr_localizer.validation import check_number
 
 VERB = "map"
 HELP = "train a scene coordinate map from a mapping bag (colour + depth + poses on /tf)"
@@ -27,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "variant), none; auto picks rgbd when the bag has "
                         "depth (default %(default)s)")
     parser.add_argument("--ply", default=None, help="also write the mapped points as a coloured PLY")
-    parser.add_argument("--iterations", type=int, default=0, help="override the preset's iterations")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="override the preset's iterations (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace MAP if it exists")
     topics = parser.add_argument_group("bag topics and frames (default: RealSense names, auto)")
@@ -49,12 +52,14 @@ def run(args) -> int:
     from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 
     output = Path(args.output)
-    if output.exists() and not args.overwrite:
+    if output.is_file() and not args.overwrite:
         raise ScrLocalizerError(f"'{output}' exists; pass --overwrite to replace it")
-    if not output.parent.exists():
-        raise ScrLocalizerError(f"output folder '{output.parent}' does not exist")
-    if args.ply and not Path(args.ply).parent.exists():
-        raise ScrLocalizerError(f"PLY output folder '{Path(args.ply).parent}' does not exist")
+    # Outputs first: a write that fails after the training run loses the work.
+    check_writable(output, "map")
+    if args.ply:
+        check_writable(args.ply, "PLY output")
+    if args.iterations is not None:
+        check_number(args.iterations, "--iterations", 1, integer=True)
     if args.frame_step < 1:
         raise ScrLocalizerError(f"--frame-step must be >= 1, got {args.frame_step}")
     depth_topic = "" if args.rgb_only else args.depth_topic
@@ -73,15 +78,17 @@ def run(args) -> int:
             "--prior depth-distribution or none, or give --depth-topic")
 
     from scr_localizer.mapping.trainer import MapTrainer, preset
-    from scr_localizer.model.map_file import save_map
+    from scr_localizer.model.map_file import estimated_map_bytes, save_map
 
-    overrides = {"iterations": args.iterations} if args.iterations > 0 else {}
+    overrides = {"iterations": args.iterations} if args.iterations is not None else {}
     mapping_config = preset(args.preset, device=args.device, prior=prior, seed=args.seed,
                             **overrides)
     print(f"mapping '{args.bag}': {len(reader)} frames, {'RGB-D' if has_depth else 'RGB-only'}, "
           f"preset {args.preset}, prior {prior}", flush=True)
     start = time.perf_counter()
     trainer = MapTrainer(mapping_config, progress=True)
+    check_writable(output, "map", min_free_bytes=estimated_map_bytes(
+        mapping_config.head_config(trainer.encoder.descriptor_dim)))
     trainer.build_buffer(reader)
     report = getattr(reader, "report", None)
     if report is not None and hasattr(report, "summary"):

@@ -35,8 +35,14 @@ from scr_localizer.model.preprocess import (
     resolve_device,
     to_gray,
 )
+from scr_localizer.validation import check_number
 
 PRIORS = ("rgbd", "depth-distribution", "depth-distribution-wd", "none")
+# The rule for a prior without data: mapping with the rgbd prior stops before training when
+# fewer than this share of the sampled cells have a valid measured depth (all-zero or all-NaN
+# depth streams give 0 %; 4 redkitchen Kinect frames gave 76 %). Training on would leave the
+# prior silently off: RGB-only mapping under the wrong name.
+MIN_RGBD_DEPTH_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,11 @@ class MappingConfig:
             raise ScrLocalizerError(f"unknown prior '{self.prior}'; expected one of {', '.join(PRIORS)}")
         if self.iterations <= 0 or self.batch_size <= 0 or self.cells_per_frame <= 0:
             raise ScrLocalizerError("iterations, batch_size and cells_per_frame must be positive")
+        for name, value in asdict(self).items():
+            if isinstance(value, float):
+                check_number(value, f"mapping config {name}")
+        check_number(self.seed, "mapping seed (--seed)", 0, 2**32 - 1, integer=True)
+        check_number(self.max_frames, "mapping max_frames", 0, integer=True, hint="0 = all")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -401,6 +412,17 @@ class MapTrainer:
         info = {"error": error, "valid": valid}
         return per_cell.mean(), info
 
+    def _check_prior_has_data(self) -> None:
+        """Stop (MIN_RGBD_DEPTH_SHARE) rather than train the rgbd prior on no depth."""
+        share = self.stats.cells_with_depth
+        if self.config.prior == "rgbd" and share < MIN_RGBD_DEPTH_SHARE:
+            raise ScrLocalizerError(
+                f"the rgbd prior needs measured depth but only {100 * share:.1f} % of the "
+                f"{self.stats.buffer_cells} sampled cells of {self.stats.frames_used} frames have "
+                f"a valid depth (expected >= {100 * MIN_RGBD_DEPTH_SHARE:g} %; the depth images "
+                "are all zero or NaN?); map RGB-only with --rgb-only or --prior "
+                "depth-distribution, or fix the depth stream")
+
     def clamp_at(self, progress: float) -> float:
         """Quarter-circle schedule over training progress in [0, 1]: the clamp stays wide early
         and tightens late."""
@@ -435,6 +457,7 @@ class MapTrainer:
             self.build_buffer(frames)
         if self.buffer is None:
             raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
+        self._check_prior_has_data()
         device = self.device
         buffer = self.buffer.to(device)
         self.buffer = buffer

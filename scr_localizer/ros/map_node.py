@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -19,6 +18,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import PointCloud2, PointField
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable
 from scr_localizer.ros.conversions import ns_to_stamp
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS, declare_parameters
 
@@ -80,8 +80,8 @@ class MapNode(Node):
             color_topic=p["color_topic"], depth_topic=p["depth_topic"],
             camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
             camera_frame=p["camera_frame"] or None)
-        if not Path(p["map_path"]).parent.exists():
-            raise ScrLocalizerError(f"output folder '{Path(p['map_path']).parent}' does not exist")
+        # Before the work: a write that fails after training loses it.
+        check_writable(p["map_path"], "map")
         reader = RGBDBagReader(p["bag"], config)
         has_depth = bool(getattr(reader, "depth_topic", p["depth_topic"]))
         # Imported only now: torch takes seconds to import, bad input should fail fast.
@@ -137,7 +137,10 @@ def main(args: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         status = 130
     except ScrLocalizerError as exc:
-        (node.get_logger().error if node else print)(f"error: {exc}")
+        if node is not None:
+            node.get_logger().error(f"error: {exc}")
+        else:  # bad parameters: the node never came up
+            print(f"error: {exc}", file=sys.stderr)
         status = 2
     except Exception as exc:  # noqa: BLE001 - report, then fail with a non-zero status
         message = f"mapping failed: {type(exc).__name__}: {exc}"
