@@ -17,14 +17,21 @@ def range_text(low=None, high=None, *, low_open: bool = False, high_open: bool =
                integer: bool = False) -> str:
     """'a finite number > 0', 'an integer >= 1', 'a finite number in [0, 100]'..."""
     kind = "an integer" if integer else "a finite number"
+    low, high = _text(low), _text(high)
     if low is not None and high is not None:
         left, right = "(" if low_open else "[", ")" if high_open else "]"
-        return f"{kind} in {left}{low:g}, {high:g}{right}"
+        return f"{kind} in {left}{low}, {high}{right}"
     if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low:g}"
+        return f"{kind} {'>' if low_open else '>='} {low}"
     if high is not None:
-        return f"{kind} {'<' if high_open else '<='} {high:g}"
+        return f"{kind} {'<' if high_open else '<='} {high}"
     return kind
+
+
+def _text(bound) -> str | None:
+    if bound is None:
+        return None
+    return str(bound) if isinstance(bound, Integral) else f"{bound:g}"
 
 
 def check_number(value, name: str, low=None, high=None, *, low_open: bool = False,
