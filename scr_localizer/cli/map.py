@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth prior: rgbd (Laplace around measured depth), depth-distribution "
                         "(RGB-only, Laplace NLL around 1.73 m), depth-distribution-wd (its Wasserstein "
                         "variant), none; auto picks rgbd when the bag has "
-                        "depth (default %(default)s)")
+                        "depth (default %(default)s); rgbd stops before training when under "
+                        "1 %% of the sampled pixels have a valid depth")
     parser.add_argument("--ply", default=None, help="also write the mapped points as a coloured PLY")
     parser.add_argument("--iterations", type=int, default=None,
                         help="override the preset's iterations (>= 1)")
