@@ -31,18 +31,27 @@ class _PlainFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {message}"
 
 
-def log_to_stream(stream=None, level: int = logging.INFO) -> logging.Handler:
-    """Print the package's log on `stream` (default stdout); returns the handler (remove it to
-    stop). Used by the CLI; idempotent per stream."""
-    stream = stream or sys.stdout
+class _CurrentStdout(logging.Handler):
+    """Writes to whatever sys.stdout is when a record comes (a CLI run inside a test harness or
+    a notebook may swap it between calls)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # noqa: BLE001 - logging must never take the caller down
+            self.handleError(record)
+
+
+def log_to_stdout(level: int = logging.INFO) -> logging.Handler:
+    """Print the package's log on stdout (the CLI's output); idempotent, returns the handler."""
     root = logging.getLogger(ROOT)
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
-            return handler
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(_PlainFormatter())
-    root.addHandler(handler)
-    root.setLevel(min(level, root.level or level))
+    handler = next((h for h in root.handlers if isinstance(h, _CurrentStdout)), None)
+    if handler is None:
+        handler = _CurrentStdout()
+        handler.setFormatter(_PlainFormatter())
+        root.addHandler(handler)
+    root.setLevel(level)
     return handler
 
 

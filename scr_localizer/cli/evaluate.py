@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scr_localizer.cli.localize import add_bag_and_localizer_arguments, job_from_args
-from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable, check_writable_folder
 from scr_localizer.pipelines.localization import evaluate_bag
 
 VERB = "evaluate"
@@ -28,8 +28,9 @@ def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
 
     json_path = Path(args.json)
-    if not json_path.parent.is_dir():
-        raise ScrLocalizerError(f"output folder '{json_path.parent}' does not exist; create it")
+    check_writable(json_path, "summary JSON")
+    if args.report:
+        check_writable_folder(args.report, "report folder")
     result, summary = evaluate_bag(job_from_args(args, ground_truth=args.ground_truth))
     records = result.records
     write_json(json_path, summary)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.io.atomic import atomic_write
+from scr_localizer.io.atomic import atomic_write, check_writable
 from scr_localizer.pipelines.localization import LocalizeJob, localize_bag
+from scr_localizer.validation import check_number
 
 VERB = "localize"
 HELP = "localize every frame of a bag against a map; write poses (TUM) and inlier counts"
@@ -43,6 +43,8 @@ def add_arguments(parser) -> None:
 
 def job_from_args(args, ground_truth: str = "none") -> LocalizeJob:
     """The LocalizeJob for the options shared by `localize` and `evaluate`."""
+    if args.threads is not None:
+        check_number(args.threads, "--threads", 1, integer=True)
     return LocalizeJob(
         map=args.map, bag=args.bag, color_topic=args.color_topic, depth_topic=args.depth_topic,
         camera_info_topic=args.camera_info_topic, use_depth=not args.no_depth,
@@ -52,8 +54,8 @@ def job_from_args(args, ground_truth: str = "none") -> LocalizeJob:
 
 
 def _check_output(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise ScrLocalizerError(f"output folder '{path.parent}' does not exist; create it first")
+    check_writable(path, "trajectory output")
+    check_writable(inliers_path(path), "inlier table")
 
 
 def inliers_path(output: Path) -> Path:

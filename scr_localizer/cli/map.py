@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.bag_reader import BagReadConfig
 from scr_localizer.mapping.config import PRIOR_CHOICES, preset_names
 from scr_localizer.pipelines.mapping import MapJob, build_map
+from scr_localizer.validation import check_number
 
 VERB = "map"
 HELP = "train a scene coordinate map from a mapping bag (colour + depth + poses on /tf)"
@@ -24,9 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="depth prior: rgbd (Laplace around measured depth), depth-distribution "
                         "(RGB-only, Laplace NLL around 1.73 m), depth-distribution-wd (its Wasserstein "
                         "variant), none; auto picks rgbd when the bag has "
-                        "depth (default %(default)s)")
+                        "depth (default %(default)s); rgbd stops before training when under "
+                        "1 %% of the sampled pixels have a valid depth")
     parser.add_argument("--ply", default=None, help="also write the mapped points as a coloured PLY")
-    parser.add_argument("--iterations", type=int, default=0, help="override the preset's iterations")
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="override the preset's iterations (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace MAP if it exists")
     topics = parser.add_argument_group("bag topics and frames (default: RealSense names, auto)")
@@ -45,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def job_from_args(args) -> MapJob:
+    if args.iterations is not None:
+        check_number(args.iterations, "--iterations", 1, integer=True)
+    if args.frame_step < 1:
+        raise ScrLocalizerError(f"--frame-step must be >= 1, got {args.frame_step}")
     return MapJob(
         bag=args.bag, output=args.output,
         read=BagReadConfig(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from scr_localizer import defaults
-from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable, check_writable_folder
+from scr_localizer.validation import check_number
 
 VERB = "record-poses"
 HELP = ("record the localization node's ~/pose and TF while `ros2 bag play --clock QUERY_BAG` "
@@ -33,8 +34,12 @@ def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
     from scr_localizer.ros.recorder import RecordConfig, record_poses
 
-    if not args.json.parent.resolve().is_dir():
-        raise ScrLocalizerError(f"output folder {args.json.parent} does not exist; create it first")
+    check_number(args.idle_timeout, "--idle-timeout", 0, low_open=True, hint="seconds")
+    if args.max_duration is not None:
+        check_number(args.max_duration, "--max-duration", 0, low_open=True, hint="seconds")
+    check_writable(args.json, "summary JSON")
+    if args.report is not None:
+        check_writable_folder(args.report, "report folder")
     config = RecordConfig(
         pose_topic=args.pose_topic, map_frame=args.map_frame, color_topic=args.color_topic,
         ground_truth_topic=args.ground_truth_topic, estimate_from=args.estimate_from,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable, check_writable_folder
+from scr_localizer.validation import check_number
 
 VERB = "replay"
 HELP = ("play a query bag into the localization node over DDS (use_sim_time) and score its "
@@ -60,6 +62,11 @@ def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
     from scr_localizer.ros.replay import ReplayConfig, replay
 
+    check_number(args.rate, "--rate", 0, low_open=True, hint="playback speed factor")
+    check_number(args.startup_timeout, "--startup-timeout", 0, low_open=True, hint="seconds")
+    check_writable(args.json, "summary JSON")
+    if args.report is not None:
+        check_writable_folder(args.report, "report folder")
     config = ReplayConfig(
         rate=args.rate,
         color_topic=args.color_topic or defaults.COLOR_TOPIC,

@@ -47,6 +47,7 @@ from scr_localizer.io.topics import (
     sibling_info_topic,
     topic_listing,
 )
+from scr_localizer.validation import check_number
 
 
 @dataclass
@@ -96,6 +97,16 @@ class ReadReport:
         )
 
 
+def _check_read_config(cfg: BagReadConfig) -> None:
+    """The numbers of a read config (CLI options or node parameters), before the bag is read."""
+    check_number(cfg.sync_tolerance_s, "sync_tolerance_s (--sync-tolerance)", 0, hint="seconds")
+    check_number(cfg.tf_tolerance_s, "tf_tolerance_s (--tf-tolerance)", 0, hint="seconds")
+    check_number(cfg.frame_step, "frame_step (--frame-step)", 1, integer=True)
+    if cfg.max_frames is not None:
+        check_number(cfg.max_frames, "max_frames (--max-frames)", 0, integer=True,
+                     hint="0 reads all")
+
+
 @dataclass
 class _Plan:
     color_ordinal: int
@@ -113,8 +124,7 @@ class RGBDBagReader:
     def __init__(self, path: str | Path, config: BagReadConfig | None = None):
         self.path = Path(path)
         self.config = config or BagReadConfig()
-        if self.config.frame_step < 1:
-            raise ScrLocalizerError(f"frame_step {self.config.frame_step} must be >= 1")
+        _check_read_config(self.config)
         self._open_reader = None
         reader = open_bag(self.path)
         try:
@@ -222,7 +232,10 @@ class RGBDBagReader:
                 "camera's calibration"
             )
         rect = is_rectified(self.color_topic, self.config.rectified)
-        self._color_cameras = self._cameras(infos[self.color_info_topic], rect)
+        try:
+            self._color_cameras = self._cameras(infos[self.color_info_topic], rect)
+        except ScrLocalizerError as exc:
+            raise ScrLocalizerError(f"CameraInfo topic '{self.color_info_topic}': {exc}") from None
         stamp0, camera0 = self._color_cameras[0]
         info_frame = infos[self.color_info_topic][0].header.frame_id
         if color_image.shape[:2] != (camera0.height, camera0.width):
@@ -317,9 +330,13 @@ class RGBDBagReader:
                     f"CameraInfo topic '{self.depth_info_topic}' has no messages; expected the "
                     "depth camera's calibration"
                 )
-            depth_camera = camera_from_camera_info(
-                msgs[0], rectified=is_rectified(self.depth_topic, self.config.rectified)
-            )
+            try:
+                depth_camera = camera_from_camera_info(
+                    msgs[0], rectified=is_rectified(self.depth_topic, self.config.rectified)
+                )
+            except ScrLocalizerError as exc:
+                raise ScrLocalizerError(
+                    f"CameraInfo topic '{self.depth_info_topic}': {exc}") from None
             depth_frame = depth_frame or msgs[0].header.frame_id.lstrip("/")
         self.depth_frame_id = depth_frame or self.color_frame_id
         same_frame = depth_frame in ("", self.color_frame_id)

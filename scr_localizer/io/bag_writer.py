@@ -249,8 +249,13 @@ def write_rgbd_bag(
     path = Path(path)
     if path.exists() and not config.overwrite:
         raise ScrLocalizerError(f"output bag '{path}' already exists; remove it or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp_root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
+                                          dir=path.parent))
+    except OSError as exc:
+        raise ScrLocalizerError(
+            f"cannot write bag '{path}': {exc.strerror or exc}") from None
     temp_bag = temp_root / path.name
     plugin = StoragePlugin.MCAP if config.storage == "mcap" else StoragePlugin.SQLITE3
     build = _Messages()
@@ -268,6 +273,8 @@ def write_rgbd_bag(
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(temp_bag, path)
+    except OSError as exc:  # disk full, a folder in the way...: nothing half-written is left
+        raise ScrLocalizerError(f"cannot write bag '{path}': {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(temp_root, ignore_errors=True)
     return path

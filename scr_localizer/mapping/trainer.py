@@ -24,6 +24,7 @@ from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.log import get_logger
 from scr_localizer.mapping.buffer import CellBuffer, encode_frames
 from scr_localizer.mapping.config import (  # noqa: F401 - re-exported: the trainer's inputs
+    MIN_RGBD_DEPTH_SHARE,
     PRIOR_CHOICES,
     PRIORS,
     MappingConfig,
@@ -104,6 +105,17 @@ class MapTrainer:
         return buffer
 
     # ----------------------------------------------------------------- loss
+    def _check_prior_has_data(self) -> None:
+        """Stop (MIN_RGBD_DEPTH_SHARE) rather than train the rgbd prior on no depth."""
+        share = self.stats.cells_with_depth
+        if self.config.prior == "rgbd" and share < MIN_RGBD_DEPTH_SHARE:
+            raise ScrLocalizerError(
+                f"the rgbd prior needs measured depth but only {100 * share:.1f} % of the "
+                f"{self.stats.buffer_cells} sampled cells of {self.stats.frames_used} frames have "
+                f"a valid depth (expected >= {100 * MIN_RGBD_DEPTH_SHARE:g} %; the depth images "
+                "are all zero or NaN?); map RGB-only with --rgb-only or --prior "
+                "depth-distribution, or fix the depth stream")
+
     def loss(self, scene: torch.Tensor, batch: dict, clamp_px: float) -> tuple[torch.Tensor, dict]:
         return mapping_loss(scene, batch, self.buffer, self.config, clamp_px)
 
@@ -120,6 +132,7 @@ class MapTrainer:
             self.build_buffer(frames)
         if self.buffer is None:
             raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
+        self._check_prior_has_data()
         device = self.device
         buffer = self.buffer.to(device)
         self.buffer = buffer

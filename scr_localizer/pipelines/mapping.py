@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable
 from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 from scr_localizer.log import get_logger, interactive
 from scr_localizer.mapping.config import PRIOR_CHOICES, preset, preset_names, resolve_prior
+from scr_localizer.validation import check_number
 
 LOG = get_logger(__name__)
 
@@ -19,8 +21,8 @@ LOG = get_logger(__name__)
 class MapJob:
     """Where the frames come from, where the map goes and how hard to train.
 
-    `prior` is one of mapping.trainer.PRIOR_CHOICES ("auto": rgbd with depth, else
-    depth-distribution); `iterations` 0 keeps the preset's; `mapping_overrides` are further
+    `prior` is one of mapping.config.PRIOR_CHOICES ("auto": rgbd with depth, else
+    depth-distribution); `iterations` None keeps the preset's; `mapping_overrides` are further
     MappingConfig fields (e.g. time_budget_s). `source` is recorded in the map (default: the
     bag's name).
     """
@@ -32,7 +34,7 @@ class MapJob:
     prior: str = "auto"
     device: str = "auto"
     seed: int = 0
-    iterations: int = 0
+    iterations: int | None = None
     mapping_overrides: dict = field(default_factory=dict)
     overwrite: bool = False
     ply: str | Path | None = None
@@ -46,11 +48,8 @@ class MapJob:
         if self.prior not in PRIOR_CHOICES:
             raise ScrLocalizerError(
                 f"unknown prior '{self.prior}'; expected one of {', '.join(PRIOR_CHOICES)}")
-        if self.iterations < 0:
-            raise ScrLocalizerError(
-                f"iterations must be >= 0 (0: the preset's), got {self.iterations}")
-        if self.read.frame_step < 1:
-            raise ScrLocalizerError(f"frame step must be >= 1, got {self.read.frame_step}")
+        if self.iterations is not None:
+            check_number(self.iterations, "iterations", 1, integer=True)
 
 
 @dataclass
@@ -68,12 +67,11 @@ class MapResult:
 def check_outputs(job: MapJob) -> None:
     """Fail before any work when the outputs cannot be written."""
     output = Path(job.output)
-    if output.exists() and not job.overwrite:
+    if output.is_file() and not job.overwrite:
         raise ScrLocalizerError(f"'{output}' exists; pass --overwrite to replace it")
-    if not output.parent.exists():
-        raise ScrLocalizerError(f"output folder '{output.parent}' does not exist")
-    if job.ply and not Path(job.ply).parent.exists():
-        raise ScrLocalizerError(f"PLY output folder '{Path(job.ply).parent}' does not exist")
+    check_writable(output, "map")
+    if job.ply:
+        check_writable(job.ply, "PLY output")
 
 
 def _logged_frames(reader, total: int):
@@ -94,11 +92,11 @@ def build_map(job: MapJob) -> MapResult:
 
     # Imported only now: torch takes seconds to import, and bad input has failed by here.
     from scr_localizer.mapping.trainer import MapTrainer
-    from scr_localizer.model.map_file import save_map
+    from scr_localizer.model.map_file import estimated_map_bytes, save_map
 
     prior = resolve_prior(job.prior, has_depth)
     overrides = dict(job.mapping_overrides)
-    if job.iterations > 0:
+    if job.iterations is not None:
         overrides["iterations"] = job.iterations
     config = preset(job.preset, device=job.device, prior=prior, seed=job.seed, **overrides)
     total = len(reader)
@@ -106,6 +104,8 @@ def build_map(job: MapJob) -> MapResult:
              f"preset {job.preset}, prior {prior}")
     start = time.perf_counter()
     trainer = MapTrainer(config, progress=job.progress)
+    check_writable(job.output, "map", min_free_bytes=estimated_map_bytes(
+        config.head_config(trainer.encoder.descriptor_dim)))
     bar_shown = job.progress and interactive()
     trainer.build_buffer(reader if bar_shown or not job.progress else _logged_frames(reader, total))
     read_summary = reader.report.summary()

@@ -66,7 +66,11 @@ from scr_localizer.ros.conversions import (
     transfer_pose_covariance,
     transform_stamped,
 )
-from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS, declare_parameters
+from scr_localizer.ros.parameters import (
+    LOCALIZE_NODE_PARAMETERS,
+    declare_parameters,
+    parameter_problem,
+)
 
 NODE_NAME = "localize_node"
 OK, WARN, ERROR = (int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
@@ -141,6 +145,7 @@ class LocalizeNode(Node):
             ("synchronized", "processed", "localized", "failed", "superseded", "stale",
              "rejected_input"), 0)
         self.received = {"color": 0, "depth": 0, "camera_info": 0}
+        self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
         self._latencies_ms = deque(maxlen=200)  # image stamp -> TF publish, node clock
         self._last_inliers = (0, 0.0)
@@ -189,6 +194,7 @@ class LocalizeNode(Node):
     def _count_input(self, msg, key: str) -> None:
         with self._stats_lock:
             self.received[key] += 1
+            self._last_received[key] = time.monotonic()
 
     def _on_synchronized(self, color, *rest) -> None:
         info = rest[-1]
@@ -217,12 +223,12 @@ class LocalizeNode(Node):
 
     # -- parameters ----------------------------------------------------------------------------
     def _validate_parameters(self, parameters) -> SetParametersResult:
+        """The same ranges as at start-up (ParameterSpec.minimum, finite floats)."""
+        specs = {spec.name: spec for spec in LOCALIZE_NODE_PARAMETERS}
         for parameter in parameters:
-            if parameter.name == "max_frame_age_s" and not parameter.value > 0:
-                return SetParametersResult(successful=False,
-                                           reason="max_frame_age_s must be > 0")
-            if parameter.name == "min_inliers" and parameter.value < 0:
-                return SetParametersResult(successful=False, reason="min_inliers must be >= 0")
+            problem = parameter_problem(specs.get(parameter.name), parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _parameters_changed(self, parameters) -> None:
@@ -327,10 +333,11 @@ class LocalizeNode(Node):
         with self._stats_lock:
             self.counts["processed"] += 1
 
+        # A calibration the node cannot use is an ERROR (nothing can be localized with it).
         try:
             camera = camera_from_camera_info(frame.info)
         except ScrLocalizerError as exc:
-            self._reject("camera_info", WARN, f"CameraInfo on {p['camera_info_topic']}: {exc}")
+            self._reject("camera_info", ERROR, f"CameraInfo on {p['camera_info_topic']}: {exc}")
             return
         try:
             color = image_to_rgb(frame.color)
@@ -338,7 +345,7 @@ class LocalizeNode(Node):
             self._reject("color", WARN, f"colour image on {p['color_topic']}: {exc}")
             return
         if color.shape[:2] != (camera.height, camera.width):
-            self._reject("camera_info", WARN,
+            self._reject("camera_info", ERROR,
                          f"colour image is {color.shape[1]}x{color.shape[0]} but CameraInfo on "
                          f"{p['camera_info_topic']} says {camera.width}x{camera.height}; expected "
                          "the CameraInfo of the colour stream")
@@ -458,9 +465,12 @@ class LocalizeNode(Node):
         self.tf_broadcaster.sendTransform(transform_stamped(
             self.params["map_frame"], self.params["odom_frame"], stamp_ns, map_from_odom))
 
-    def _update_input_problems(self, counts: dict, received: dict, new_stale: int) -> None:
-        """Problems only visible over time (nothing arriving, nothing synchronizing)."""
+    def _update_input_problems(self, counts: dict, received: dict, new_stale: int,
+                               input_ages: dict | None = None) -> None:
+        """Problems only visible over time (nothing arriving, an input stalled, nothing
+        synchronizing)."""
         p, problems = self.params, self.problems
+        stall_keys = [f"stalled_{key}" for key in self._subs]
         if new_stale > 0:
             problems.set("stale", WARN, f"dropped {new_stale} frame(s) older than "
                          f"max_frame_age_s={p['max_frame_age_s']} s (clock mismatch, "
@@ -468,8 +478,21 @@ class LocalizeNode(Node):
         else:
             problems.clear("stale")
         if not self.enabled:
-            problems.clear("no_images", "no_camera_info", "no_depth", "no_sync")
+            problems.clear("no_images", "no_camera_info", "no_depth", "no_sync", *stall_keys)
             return
+        topics = {"color": p["color_topic"], "depth": p["depth_topic"],
+                  "camera_info": p["camera_info_topic"]}
+        timeout = float(p["input_stall_timeout_s"])
+        for key in self._subs:
+            age = (input_ages or {}).get(key)
+            if age is not None and age > timeout:
+                # The age itself goes to the values: a message that changed every period would
+                # be logged every period.
+                problems.set(f"stalled_{key}", WARN,
+                             f"input stalled: nothing new on {topics[key]} for over {timeout:g} s "
+                             "(input_stall_timeout_s); is its publisher still running?")
+            else:
+                problems.clear(f"stalled_{key}")
         conditions = {
             "no_images": (received["color"] == 0, f"no images on {p['color_topic']} yet"),
             "no_camera_info": (received["color"] > 0 and received["camera_info"] == 0,
@@ -498,9 +521,10 @@ class LocalizeNode(Node):
             inliers, inlier_ratio = self._last_inliers
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
+            input_ages = {key: now - t for key, t in self._last_received.items()}
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
-        self._update_input_problems(counts, received, new_stale)
+        self._update_input_problems(counts, received, new_stale, input_ages)
         problems = self.problems.snapshot()
         if self.enabled and loading and "map" not in problems:
             problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
@@ -522,6 +546,7 @@ class LocalizeNode(Node):
             "inlier_ratio": f"{inlier_ratio:.3f}",
             **{f"frames_{k}": str(v) for k, v in counts.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},
+            **{f"input_age_s_{k}": f"{v:.2f}" for k, v in sorted(input_ages.items())},
             "problems": ",".join(sorted(problems)),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
@@ -555,6 +580,7 @@ def main(args: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     rclpy.init(args=sys.argv if args is None else args)
     node = None
+    status = 0
     try:
         node = LocalizeNode()
         executor = _make_executor()
@@ -562,12 +588,15 @@ def main(args: list[str] | None = None) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except ScrLocalizerError as exc:  # bad parameters at start-up: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
     finally:
         if node is not None:
             node.shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
-    return 0
+    return status
 
 
 if __name__ == "__main__":

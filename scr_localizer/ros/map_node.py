@@ -77,7 +77,7 @@ class MapNode(Node):
                 camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
                 camera_frame=p["camera_frame"] or None),
             preset=p["preset"], prior=p["prior"], device=p["device"],
-            iterations=p["iterations"], overwrite=True, progress=True,
+            iterations=p["iterations"] or None, overwrite=True, progress=True,
         )
         result = build_map(job)
         # Imported only now: torch takes seconds to import, bad input has failed by here.
@@ -112,7 +112,10 @@ def main(args: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         status = 130
     except ScrLocalizerError as exc:
-        (node.get_logger().error if node else print)(f"error: {exc}")
+        if node is not None:
+            node.get_logger().error(f"error: {exc}")
+        else:  # bad parameters: the node never came up
+            print(f"error: {exc}", file=sys.stderr)
         status = 2
     except Exception as exc:  # noqa: BLE001 - report, then fail with a non-zero status
         message = f"mapping failed: {type(exc).__name__}: {exc}"
