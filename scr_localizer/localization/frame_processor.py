@@ -119,15 +119,16 @@ class FrameProcessor:
             return result
         problems = result.problems
 
-        def reject(key: str, message: str) -> FrameResult:
+        def reject(key: str, message: str, level: int = WARN) -> FrameResult:
             result.outcome = REJECTED
-            problems[key] = (WARN, message)
+            problems[key] = (level, message)
             return result
 
         try:
             camera = camera_from_camera_info(info_msg)
         except ScrLocalizerError as exc:
-            return reject("camera_info", f"CameraInfo on {cfg.camera_info_topic}: {exc}")
+            # A calibration nothing can be localized with is an ERROR, not a passing WARN.
+            return reject("camera_info", f"CameraInfo on {cfg.camera_info_topic}: {exc}", ERROR)
         try:
             color = self.decode_rgb(color_msg)
         except ScrLocalizerError as exc:
@@ -136,7 +137,7 @@ class FrameProcessor:
             return reject("camera_info",
                           f"colour image is {color.shape[1]}x{color.shape[0]} but CameraInfo on "
                           f"{cfg.camera_info_topic} says {camera.width}x{camera.height}; expected "
-                          "the CameraInfo of the colour stream")
+                          "the CameraInfo of the colour stream", ERROR)
         problems["camera_info"] = problems["color"] = None
         depth = self._depth(depth_msg, color, problems)
 
