@@ -20,6 +20,8 @@ from scr_localizer.localization.pose_solvers import (
     RGBDConfig,
     estimate_pose_rgb,
     estimate_pose_rgbd,
+    position_std_m,
+    rotation_std_deg,
 )
 from scr_localizer.model.regressor import SceneCoordinateRegressor, StageTimer
 
@@ -71,11 +73,11 @@ class LocalizationResult:
 
     @property
     def position_std_m(self) -> float:
-        return float(np.sqrt(max(np.max(np.diag(self.covariance)[:3]), 0.0)))
+        return position_std_m(self.covariance)
 
     @property
     def rotation_std_deg(self) -> float:
-        return float(np.degrees(np.sqrt(max(np.max(np.diag(self.covariance)[3:]), 0.0))))
+        return rotation_std_deg(self.covariance)
 
 
 class Localizer:
