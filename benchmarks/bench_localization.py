@@ -178,9 +178,10 @@ def main(argv=None) -> int:
                        max_position_std_m=1e9, max_rotation_std_deg=1e9)
     variants = {f"{s} ({n})": (s, n) for s in SOLVERS for n in ("all cells", "subset")}
     for frame in frames:
-        pixels_all, scene_all = full.regress(frame.color)
+        pixels_all, scene_all = full.regressor.regress(frame.color, max_cells=0)
         if rows_selected is None:
-            layout = sub._layout(frame.camera.width, frame.camera.height)
+            layout = sub.regressor._layout(frame.camera.width, frame.camera.height,
+                                           sub.config.max_correspondences)
             rows_selected = layout["selected"].cpu().numpy()
         for name, (solver, cells) in variants.items():
             if cells == "all cells" and solver not in ("pnp", "pnp+depth"):

@@ -47,7 +47,7 @@ def _environment(domain_id: int, log_dir: Path, transport: str) -> dict[str, str
     if transport == "large_data":
         env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     else:
-        from scr_localizer.evaluation.replay import FASTDDS_PROFILE, profile_file_variable
+        from scr_localizer.ros.replay import FASTDDS_PROFILE, profile_file_variable
 
         profile = log_dir / "fastdds_shm64.xml"
         profile.write_text(FASTDDS_PROFILE)

@@ -61,10 +61,11 @@ def test_unrelated_images_are_flagged_unsuccessful(localizer, queries):
 def test_buffers_are_reused_across_frames(localizer, queries):
     for frame in queries[:2]:
         localizer.localize(frame.color, frame.camera)
-    layout = localizer._layout(frame.camera.width, frame.camera.height)
+    layout = localizer.regressor._layout(frame.camera.width, frame.camera.height,
+                                         localizer.config.max_correspondences)
     pixels_before = layout["pixels"]
     localizer.localize(queries[2].color, queries[2].camera)
-    assert len(localizer._buffers) == 1 and layout["pixels"] is pixels_before
+    assert len(localizer.regressor._layouts) == 1 and layout["pixels"] is pixels_before
     assert len(pixels_before) == localizer.config.max_correspondences
 
 

@@ -125,7 +125,7 @@ def test_exception_mid_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(atomic.os, "fsync", failing_fsync)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ScrLocalizerError, match=f"cannot write '{target}': disk full"):
         save_map(_scene_map(), target)
     assert list(tmp_path.iterdir()) == []
 

@@ -30,3 +30,11 @@ def test_every_cli_verb_in_the_readme_exists():
     shown = set(re.findall(r"scr-localizer ([a-z][a-z-]*)", README)) - {"verb"}
     assert shown, "the README shows no scr-localizer command"
     assert shown <= verbs, sorted(shown - verbs)
+
+
+def test_architecture_section_names_every_package_folder():
+    section = _section("Architecture")
+    folders = sorted(p.name for p in (REPO / "scr_localizer").iterdir()
+                     if (p / "__init__.py").exists())
+    missing = [f for f in folders if f"`{f}/`" not in section]
+    assert folders and not missing, f"README architecture section lacks {missing}"

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.evaluation.recorder import (
+from scr_localizer.evaluation.online import (
     RecordedFix,
     RecordedTransform,
     Recording,
     frame_records,
     online_extras,
 )
-from scr_localizer.evaluation.replay import ReplayConfig, check_frames, read_bag_summary
+from scr_localizer.evaluation.query_bag import check_frames, read_query_bag
 from scr_localizer.io.bag_writer import BagWriteConfig, default_map_from_odom, write_rgbd_bag
 from scr_localizer.io.seven_scenes import iter_frames
 
@@ -21,7 +21,7 @@ from scr_localizer.io.seven_scenes import iter_frames
 def bag(redkitchen, tmp_path_factory):
     path = tmp_path_factory.mktemp("records") / "query"
     write_rgbd_bag(path, iter_frames(redkitchen, range(60, 66)), BagWriteConfig(query=True))
-    return read_bag_summary(path, ReplayConfig())
+    return read_query_bag(path)
 
 
 def test_tf_estimate_composes_node_map_to_odom_with_bag_odometry(bag):
@@ -77,7 +77,7 @@ def test_tf_estimate_composes_node_map_to_odom_with_bag_odometry(bag):
 def test_bag_that_already_has_the_map_frame_on_tf_is_refused(redkitchen, tmp_path):
     mapping = tmp_path / "mapping"
     write_rgbd_bag(mapping, iter_frames(redkitchen, range(60, 62)), BagWriteConfig())
-    summary = read_bag_summary(mapping, ReplayConfig())
+    summary = read_query_bag(mapping)
     assert summary.truth_frame is None
     with pytest.raises(ScrLocalizerError, match="already has the map frame 'map' on /tf"):
-        check_frames("map", summary, "m.scrmap", mapping)
+        check_frames("map", summary, "m.scrmap")

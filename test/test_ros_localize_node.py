@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +41,7 @@ def map_file(request, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def dds_env(ros_env, tmp_path):
-    from scr_localizer.evaluation.replay import FASTDDS_PROFILE, profile_file_variable
+    from scr_localizer.ros.replay import FASTDDS_PROFILE, profile_file_variable
 
     env = dict(ros_env)
     for variable in ("FASTDDS_BUILTIN_TRANSPORTS", "FASTRTPS_DEFAULT_PROFILES_FILE",
@@ -215,3 +216,99 @@ def test_wrong_inputs_keep_the_node_up_and_it_recovers(processes, redkitchen, ma
     for said in ("cannot load map", "no CameraInfo received", "unsupported colour encoding",
                  "TF missing", "expected depth registered to colour", "recovered:"):
         assert said in log, f"'{said}' not in the node log"
+
+
+def _nan_copy_of(map_file: Path, folder: Path) -> Path:
+    """The map with one output weight set to NaN (as a diverged training run would leave it)."""
+    import struct
+
+    data = bytearray(map_file.read_bytes())
+    (header_len,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + header_len])
+    start = 8 + header_len + header["head.output.weight"]["data_offsets"][0]
+    data[start:start + 2] = np.array([np.nan], "<f2").tobytes()
+    path = folder / "nan.scrmap"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_stalled_input_warns_then_recovers_and_unusable_inputs_are_errors(
+        processes, redkitchen, map_file, tmp_path):
+    """The camera publisher is killed mid-stream: /diagnostics goes WARN naming the topic within
+    input_stall_timeout_s (+ one diagnostics period + slack for 2 busy cores) and back to OK
+    when frames return. A NaN CameraInfo and a NaN map are refused by name."""
+    stall_s, period_s = 2.0, 0.25
+    node = processes.start("node", node_args(f"map_path:={map_file}",
+                                             f"input_stall_timeout_s:={stall_s}",
+                                             f"diagnostics_period_s:={period_s}"))
+
+    def play(*flags):
+        return processes.player(redkitchen, "--frames", FEW_FRAMES, "--rate", "5", *flags)
+
+    player = play()
+    _expect(processes, node, "--level", "0", "--localized-more-than", "0", "--expect",
+            "localizing at", timeout=NODE_READY_S)
+    # A watcher that is already listening when the publisher dies times the change.
+    watcher = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "localizer_probe.py"), "--timeout", "60", "--expect",
+         "input stalled", "--level", "1", "--history", "--announce"],
+        env=processes.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stdout.readline().strip() == "listening", watcher.stderr.read()
+        player.kill()  # like a crashed camera driver: no goodbye
+        player.wait(timeout=10)
+        killed_ns = time.time_ns()
+        out, err = watcher.communicate(timeout=90)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+    processes.stop(player)
+    assert watcher.returncode == 0, f"no stall WARN seen:\n{out[-2000:]}\n{err[-2000:]}"
+    assert node.poll() is None, processes.log("node")[-3000:]
+    history = json.loads(out.strip().splitlines()[-1])["history"]
+    stalled = [h for h in history if h["level"] == 1 and "input stalled" in h["message"]]
+    assert stalled, history[-5:]
+    delay_s = (stalled[0]["stamp_ns"] - killed_ns) * 1e-9
+    assert delay_s <= stall_s + period_s + 1.5, (delay_s, stalled[0])
+    assert delay_s >= stall_s - 1.0, (delay_s, stalled[0])  # not before the timeout
+    assert "/camera/camera/color/image_raw" in stalled[0]["message"]
+    assert not [h for h in history
+                if h["stamp_ns"] < killed_ns - 10**9 // 2 and "input stalled" in h["message"]]
+
+    # Frames return: OK again, no problem left.
+    player = play()
+    status = _expect(processes, node, "--level", "0", "--expect", "localizing at", timeout=60)
+    assert status["values"]["problems"] == ""
+    processes.stop(player)
+
+    # A calibration the node cannot use is an ERROR naming the topic and the value.
+    player = play("--camera-info-fx", "nan")
+    status = _expect(processes, node, "--level", "2", "--expect",
+                     "CameraInfo on /camera/camera/color/camera_info")
+    assert "fx=nan" in status["message"], status["message"]
+    processes.stop(player)
+
+    # A map with NaN weights is refused by name; the loaded one keeps working (WARN once the
+    # CameraInfo is good again).
+    nan_map = _nan_copy_of(Path(map_file), tmp_path)
+    _expect(processes, node, "--set-string", f"map_path={nan_map}", "--expect",
+            "non-finite values")
+    player = play()
+    status = _expect(processes, node, "--level", "1", "--expect",
+                     f"still localizing with '{map_file}'", timeout=60)
+    assert "non-finite values" in status["message"] and "CameraInfo" not in status["message"]
+    assert status["values"]["map"] == str(map_file)
+
+
+@pytest.mark.parametrize("parameter, says", [
+    ("min_inliers:=abc", "bad parameter min_inliers"),
+    ("max_frame_age_s:=-1.0", "parameter max_frame_age_s is -1.0; expected a finite number > 0"),
+    ("input_stall_timeout_s:=0.0", "parameter input_stall_timeout_s is 0.0"),
+])
+def test_bad_parameters_at_start_up_are_one_line_errors(ros_env, parameter, says):
+    result = subprocess.run([sys.executable, *node_args(parameter)], env=ros_env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert says in lines[0]

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
 from scr_localizer import __version__
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.log import log_to_stdout
 
 
 def _verb_modules():
@@ -58,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if extra and not getattr(args, "_accepts_ros_args", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.ros_args = extra
+    log_to_stdout(logging.DEBUG if args.debug else logging.INFO)
     try:
         return int(args._run(args) or 0)
     except ScrLocalizerError as exc:

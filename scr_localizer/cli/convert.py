@@ -6,8 +6,10 @@ import argparse
 
 import numpy as np
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.transforms import pose_matrix
+from scr_localizer.validation import check_number
 
 VERB = "convert"
 HELP = "convert a 7-Scenes or TUM RGB-D folder into a ROS 2 bag (mapping or query)"
@@ -84,6 +86,9 @@ def _map_from_odom(spec: str) -> np.ndarray:
         raise ScrLocalizerError(
             f"bad --map-from-odom '{spec}'; expected X,Y,Z,YAW_DEG, e.g. 1.0,-0.5,0.1,30"
         ) from None
+    if not all(np.isfinite([x, y, z, yaw])):
+        raise ScrLocalizerError(
+            f"bad --map-from-odom '{spec}'; expected finite numbers X,Y,Z,YAW_DEG")
     c, s = np.cos(np.radians(yaw)), np.sin(np.radians(yaw))
     return pose_matrix(np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]), [x, y, z])
 
@@ -97,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
         convert_seven_scenes,
         convert_tum,
     )
-    from scr_localizer.io.seven_scenes import parse_frame_ranges
+    from scr_localizer.io.seven_scenes import list_frames, parse_frame_ranges
 
+    check_number(args.jpeg_quality, "--jpeg-quality", 0, 100, integer=True)
+    if args.layout == "tum":
+        check_number(args.max_difference, "--max-difference", 0, hint="seconds")
     write_config = BagWriteConfig(
         storage=args.storage,
         color_encoding=args.color_encoding,
@@ -108,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
     )
     if args.layout == "7scenes":
-        indices = parse_frame_ranges(args.frames) if args.frames else None
+        indices = None
+        if args.frames:
+            indices = parse_frame_ranges(args.frames, last_index=max(list_frames(args.folder)))
         if indices is not None and not indices:
             raise ScrLocalizerError(f"--frames '{args.frames}' selects no frames")
         options = SevenScenesConvertOptions(
@@ -134,4 +144,4 @@ def run(args: argparse.Namespace) -> int:
 def _read_config(query: bool):
     from scr_localizer.io.bag_reader import BagReadConfig
 
-    return BagReadConfig(ground_truth_topic="/ground_truth/pose") if query else BagReadConfig()
+    return BagReadConfig(ground_truth_topic=defaults.GROUND_TRUTH_TOPIC) if query else BagReadConfig()

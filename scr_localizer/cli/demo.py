@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from scr_localizer.demo.pipeline import demo_config, run_demo
+    from scr_localizer.pipelines.demo import demo_config, run_demo
 
     overrides = {"out_dir": args.out, "seed": args.seed}
     if args.rate is not None:

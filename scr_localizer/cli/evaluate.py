@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scr_localizer.cli.localize import add_bag_and_localizer_arguments, build_localizer
+from scr_localizer.cli.localize import add_bag_and_localizer_arguments, job_from_args
+from scr_localizer.io.atomic import check_writable, check_writable_folder
+from scr_localizer.pipelines.localization import evaluate_bag
 
 VERB = "evaluate"
 HELP = "localize every synchronized frame of a bag and compare with its ground truth (JSON)"
@@ -23,31 +25,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from scr_localizer.evaluation.metrics import summarize, write_json
-    from scr_localizer.localization.offline import localize_frames, open_query_bag
+    from scr_localizer.evaluation.metrics import write_json
 
     json_path = Path(args.json)
-    if not json_path.parent.is_dir():
-        from scr_localizer.errors import ScrLocalizerError
-
-        raise ScrLocalizerError(f"output folder '{json_path.parent}' does not exist; create it")
-    scene_map, localizer = build_localizer(args)
-    reader, truth_source = open_query_bag(
-        args.bag, scene_map.fixed_frame, ground_truth=args.ground_truth,
-        color_topic=args.color_topic, depth_topic="" if args.no_depth else args.depth_topic,
-        camera_info_topic=args.camera_info_topic, frame_step=args.frame_step,
-    )
-    records = localize_frames(localizer, reader, use_depth=not args.no_depth,
-                              progress=args.progress)
-    extra = {
-        "map": str(args.map),
-        "bag": str(args.bag),
-        "ground_truth_source": truth_source,
-        "depth_used": bool(reader.depth_topic) and not args.no_depth,
-        "device": str(localizer.device),
-        "read_report": reader.report.summary(),
-    }
-    summary = summarize(records, extra=extra)
+    check_writable(json_path, "summary JSON")
+    if args.report:
+        check_writable_folder(args.report, "report folder")
+    result, summary = evaluate_bag(job_from_args(args, ground_truth=args.ground_truth))
+    records = result.records
     write_json(json_path, summary)
     if args.report:
         from scr_localizer.evaluation.report import write_report

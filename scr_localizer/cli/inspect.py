@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader, summarize_bag
+    from scr_localizer.io.bag_inspect import summarize_bag
+    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 
     summary = summarize_bag(args.bag)
     duration = summary.duration_s

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.io.atomic import atomic_write
+from scr_localizer.io.atomic import atomic_write, check_writable
+from scr_localizer.pipelines.localization import LocalizeJob, localize_bag
+from scr_localizer.validation import check_number
 
 VERB = "localize"
 HELP = "localize every frame of a bag against a map; write poses (TUM) and inlier counts"
@@ -40,25 +41,21 @@ def add_arguments(parser) -> None:
     add_bag_and_localizer_arguments(parser)
 
 
-def build_localizer(args):
-    """(scene_map, Localizer) from the CLI options."""
-    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
-    from scr_localizer.model.map_file import load_map
-
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
-    scene_map = load_map(args.map)
-    config = LocalizerConfig()
-    if args.depth_solver:
-        config = LocalizerConfig(depth_solver=args.depth_solver)
-    return scene_map, Localizer(scene_map, config, device=args.device)
+def job_from_args(args, ground_truth: str = "none") -> LocalizeJob:
+    """The LocalizeJob for the options shared by `localize` and `evaluate`."""
+    if args.threads is not None:
+        check_number(args.threads, "--threads", 1, integer=True)
+    return LocalizeJob(
+        map=args.map, bag=args.bag, color_topic=args.color_topic, depth_topic=args.depth_topic,
+        camera_info_topic=args.camera_info_topic, use_depth=not args.no_depth,
+        depth_solver=args.depth_solver, device=args.device, threads=args.threads,
+        frame_step=args.frame_step, ground_truth=ground_truth, progress=args.progress,
+    )
 
 
 def _check_output(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise ScrLocalizerError(f"output folder '{path.parent}' does not exist; create it first")
+    check_writable(path, "trajectory output")
+    check_writable(inliers_path(path), "inlier table")
 
 
 def inliers_path(output: Path) -> Path:
@@ -77,22 +74,16 @@ def write_inliers(path: Path, records) -> None:
 
 def run(args) -> int:
     from scr_localizer.evaluation.trajectory import write_tum
-    from scr_localizer.localization.offline import localize_frames, open_query_bag
 
     output = Path(args.output)
     _check_output(output)
-    scene_map, localizer = build_localizer(args)
-    reader, _ = open_query_bag(
-        args.bag, scene_map.fixed_frame, ground_truth="none", color_topic=args.color_topic,
-        depth_topic="" if args.no_depth else args.depth_topic,
-        camera_info_topic=args.camera_info_topic, frame_step=args.frame_step,
-    )
-    records = localize_frames(localizer, reader, use_depth=not args.no_depth,
-                              progress=args.progress)
+    result = localize_bag(job_from_args(args))
+    records = result.records
     localized = [r for r in records if r.success]
     write_tum(output, [r.stamp_ns for r in localized],
               [r.estimate_world_from_camera for r in localized],
-              header=f"world_from_camera of {reader.camera_frame} in {scene_map.fixed_frame}")
+              header=f"world_from_camera of {result.reader.camera_frame} in "
+                     f"{result.scene_map.fixed_frame}")
     write_inliers(inliers_path(output), records)
     print(f"localized {len(localized)} of {len(records)} frames -> {output} "
           f"(inliers: {inliers_path(output)})")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable, check_writable_folder
+from scr_localizer.validation import check_number
 
 VERB = "replay"
 HELP = ("play a query bag into the localization node over DDS (use_sim_time) and score its "
@@ -24,7 +26,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", type=Path, default=None,
                         help="also write a report folder (Markdown, PNG plots, TUM trajectories)")
     parser.add_argument("--color-topic", default=None, help="colour topic in the bag")
-    parser.add_argument("--ground-truth-topic", default="/ground_truth/pose",
+    parser.add_argument("--ground-truth-topic", default=defaults.GROUND_TRUTH_TOPIC,
                         help="geometry_msgs/PoseStamped ground truth topic (never replayed)")
     parser.add_argument("--odom-frame", default="odom",
                         help="odometry frame in the bag's TF (absent: the node publishes "
@@ -58,11 +60,16 @@ def _number(value) -> str:
 
 def run(args) -> int:
     from scr_localizer.evaluation.metrics import write_json
-    from scr_localizer.evaluation.replay import DEFAULT_COLOR_TOPIC, ReplayConfig, replay
+    from scr_localizer.ros.replay import ReplayConfig, replay
 
+    check_number(args.rate, "--rate", 0, low_open=True, hint="playback speed factor")
+    check_number(args.startup_timeout, "--startup-timeout", 0, low_open=True, hint="seconds")
+    check_writable(args.json, "summary JSON")
+    if args.report is not None:
+        check_writable_folder(args.report, "report folder")
     config = ReplayConfig(
         rate=args.rate,
-        color_topic=args.color_topic or DEFAULT_COLOR_TOPIC,
+        color_topic=args.color_topic or defaults.COLOR_TOPIC,
         ground_truth_topic=args.ground_truth_topic,
         odom_frame=args.odom_frame,
         node_parameters=dict(_parse_param(p) for p in args.param),
@@ -71,8 +78,7 @@ def run(args) -> int:
     )
     if not args.json.parent.resolve().is_dir():
         raise ScrLocalizerError(f"output folder {args.json.parent} does not exist; create it first")
-    result = replay(args.map, args.bag, config,
-                    progress=lambda text: print(text, file=sys.stderr, flush=True))
+    result = replay(args.map, args.bag, config)
     write_json(args.json, result.summary)
     if args.report is not None:
         from scr_localizer.evaluation.report import write_report

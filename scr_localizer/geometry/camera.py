@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -32,10 +33,20 @@ class PinholeCamera:
                 f"unsupported distortion model '{self.distortion_model}'; expected one of "
                 f"{', '.join(m for m in SUPPORTED_DISTORTION_MODELS if m)}"
             )
-        if self.fx <= 0 or self.fy <= 0 or self.width <= 0 or self.height <= 0:
+        # NaN passes `fx <= 0`, hence the explicit finiteness checks (a NaN focal length
+        # trains a map of NaN weights).
+        values = (self.fx, self.fy, self.cx, self.cy)
+        if not (all(math.isfinite(v) for v in values) and self.fx > 0 and self.fy > 0
+                and self.width > 0 and self.height > 0):
             raise ScrLocalizerError(
-                f"invalid camera intrinsics fx={self.fx} fy={self.fy} size={self.width}x"
-                f"{self.height}; expected positive focal lengths and image size"
+                f"invalid camera intrinsics fx={self.fx} fy={self.fy} cx={self.cx} cy={self.cy} "
+                f"size={self.width}x{self.height}; expected positive focal lengths and image "
+                "size and a finite principal point"
+            )
+        if not all(math.isfinite(c) for c in self.distortion):
+            raise ScrLocalizerError(
+                f"invalid distortion coefficients {tuple(self.distortion)}; expected finite "
+                "numbers"
             )
 
     @property

@@ -59,6 +59,29 @@ def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
+# Recorded rotations are orthonormal to ~2e-4 (7-Scenes); 1e-2 still catches scaled or sheared
+# matrices (a 2x scale is off by 3) without refusing real files.
+RIGID_TOLERANCE = 1e-2
+
+
+def rigid_problem(pose: np.ndarray, tolerance: float = RIGID_TOLERANCE) -> str:
+    """Why a 4x4 matrix is not a rigid transform ('' when it is): non-finite values, a bottom
+    row other than 0 0 0 1, or a rotation part that is not orthonormal with determinant +1."""
+    pose = np.asarray(pose, dtype=np.float64)
+    if pose.shape != (4, 4):
+        return f"shape {pose.shape}, expected 4x4"
+    if not np.all(np.isfinite(pose)):
+        return "non-finite values"
+    if np.abs(pose[3] - [0.0, 0.0, 0.0, 1.0]).max() > 1e-9:
+        return f"bottom row {pose[3].tolist()}, expected [0, 0, 0, 1]"
+    rotation = pose[:3, :3]
+    error = float(np.abs(rotation.T @ rotation - np.eye(3)).max())
+    if error > tolerance or np.linalg.det(rotation) <= 0:
+        return (f"rotation part is not a rotation (|R^T R - I| = {error:.3g}, det "
+                f"{np.linalg.det(rotation):.3g}; expected orthonormal within {tolerance:g}, det +1)")
+    return ""
+
+
 def rotation_angle_deg(rotation: np.ndarray) -> float:
     """Angle of a rotation matrix, from atan2 of its skew and symmetric parts: unlike
     arccos((trace - 1) / 2), a matrix that is slightly off SO(3) does not read as ~1 degree."""

@@ -8,7 +8,6 @@ bag fails before any long job starts. Iteration then decodes only the frames tha
 from __future__ import annotations
 
 import bisect
-import struct
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,16 @@ from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.registration import register_depth
 from scr_localizer.geometry.tf_tree import TfTree
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.io.bag_files import (
+    CAMERA_INFO,
+    COMPRESSED,
+    IMAGE,
+    POSE_TYPES,
+    TF_MESSAGE,
+    corrupt_bag_error,
+    open_bag,
+)
+from scr_localizer.io.cdr import header_stamp_ns
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.io.images import (
     COLOR_ENCODINGS,
@@ -29,19 +37,17 @@ from scr_localizer.io.images import (
     decode_compressed_depth,
     decode_image,
 )
-
-IMAGE = "sensor_msgs/msg/Image"
-COMPRESSED = "sensor_msgs/msg/CompressedImage"
-CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
-TF_MESSAGE = "tf2_msgs/msg/TFMessage"
-POSE_TYPES = (
-    "geometry_msgs/msg/PoseStamped",
-    "geometry_msgs/msg/PoseWithCovarianceStamped",
-    "nav_msgs/msg/Odometry",
+from scr_localizer.io.messages import matrix_from_pose, matrix_from_transform, stamp_to_ns
+from scr_localizer.io.pairing import pair_color_with_depth
+from scr_localizer.io.topics import (
+    choose_topic,
+    is_rectified,
+    score_color,
+    score_depth,
+    sibling_info_topic,
+    topic_listing,
 )
-DEFAULT_COLOR_TOPIC = "/camera/camera/color/image_raw"
-DEFAULT_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
-DEFAULT_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+from scr_localizer.validation import check_number
 
 
 @dataclass
@@ -91,137 +97,14 @@ class ReadReport:
         )
 
 
-def _header_stamp(raw: bytes) -> int:
-    """Header stamp of a CDR message whose first field is std_msgs/Header (all image types)."""
-    little = raw[1] == 1
-    sec, nanosec = struct.unpack_from("<iI" if little else ">iI", raw, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
-def _stamp_ns(header) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def _pose_matrix(pose) -> np.ndarray:
-    p, q = pose.position, pose.orientation
-    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
-
-
-def _transform_matrix(transform) -> np.ndarray:
-    t, q = transform.translation, transform.rotation
-    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
-
-
-def _sibling_info_topic(image_topic: str) -> str:
-    base = image_topic
-    for suffix in ("/compressedDepth", "/compressed"):
-        if base.endswith(suffix):
-            base = base[: -len(suffix)]
-    return base.rsplit("/", 1)[0] + "/camera_info"
-
-
-def _is_rectified(topic: str, setting: bool | None) -> bool:
-    if setting is not None:
-        return setting
-    for suffix in ("/compressedDepth", "/compressed"):
-        if topic.endswith(suffix):
-            topic = topic[: -len(suffix)]
-    return "rect" in topic.rsplit("/", 1)[-1]
-
-
-def _listing(topics: dict[str, str], types=None) -> str:
-    names = [f"{t} ({m})" for t, m in sorted(topics.items()) if types is None or m in types]
-    return ", ".join(names) if names else "none"
-
-
-def _score_color(topic: str, msgtype: str) -> int | None:
-    name = topic.lower()
-    if msgtype not in (IMAGE, COMPRESSED) or any(
-        w in name for w in ("depth", "infra", "/ir/", "confidence", "disparity", "mask")
-    ):
-        return None
-    score = 100 if topic == DEFAULT_COLOR_TOPIC else 0
-    score += 10 if ("color" in name or "rgb" in name) else 0
-    score += 3 if name.endswith("image_rect_color") else 0
-    score += 2 if "image_raw" in name else 0
-    score += 1 if msgtype == IMAGE else 0
-    return score
-
-
-def _score_depth(topic: str, msgtype: str) -> int | None:
-    name = topic.lower()
-    if msgtype not in (IMAGE, COMPRESSED) or "depth" not in name or "colorized" in name:
-        return None
-    if msgtype == COMPRESSED and not name.endswith("compresseddepth"):
-        return None
-    score = 100 if topic == DEFAULT_DEPTH_TOPIC else 0
-    # aligned/registered into colour: RealSense, OpenNI, Azure Kinect (depth_to_rgb) names
-    score += 10 if any(w in name for w in ("aligned", "registered", "to_rgb", "to_color")) else 0
-    score += 1 if msgtype == IMAGE else 0
-    return score
-
-
-def _choose(topics: dict[str, str], scorer, what: str, option: str, bag: Path) -> str:
-    scored = [(s, t) for t, m in topics.items() if (s := scorer(t, m)) is not None]
-    if not scored:
-        raise ScrLocalizerError(
-            f"bag '{bag}' has no {what} topic; image topics there: "
-            f"{_listing(topics, (IMAGE, COMPRESSED))} (choose one with {option})"
-        )
-    best = max(s for s, _ in scored)
-    top = sorted(t for s, t in scored if s == best)
-    if len(top) > 1:
-        raise ScrLocalizerError(
-            f"bag '{bag}' has several possible {what} topics ({', '.join(top)}); choose one "
-            f"with {option}"
-        )
-    return top[0]
-
-
-def open_bag(path: Path):
-    """An open rosbags AnyReader, or a one-line error saying what is wrong with `path`."""
-    from rosbags.highlevel import AnyReader
-    from rosbags.typesys import Stores, get_typestore
-
-    if not path.exists():
-        raise ScrLocalizerError(f"bag '{path}' does not exist; expected a rosbag2 folder or .mcap/.db3 file")
-    if path.is_dir() and not (path / "metadata.yaml").exists():
-        files = sorted(path.glob("*.mcap")) + sorted(path.glob("*.db3"))
-        if len(files) == 1:
-            path = files[0]
-        else:
-            raise ScrLocalizerError(
-                f"'{path}' is not a ROS 2 bag: it has no metadata.yaml; expected a rosbag2 "
-                "folder (as written by ros2 bag record) or a .mcap/.db3 file"
-            )
-    if path.is_file() and path.suffix == ".bag":
-        raise ScrLocalizerError(
-            f"'{path}' is a ROS 1 bag; expected a ROS 2 bag (convert it with `rosbags-convert "
-            f"--src {path.name} --dst OUT`)"
-        )
-    if path.is_file() and path.suffix not in (".mcap", ".db3"):
-        raise ScrLocalizerError(
-            f"'{path}' is not a ROS 2 bag; expected a rosbag2 folder or a .mcap/.db3 file"
-        )
-    try:
-        reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_KILTED))
-        reader.open()
-    except ScrLocalizerError:
-        raise
-    except Exception as exc:  # rosbags raises several types for broken files
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise ScrLocalizerError(
-            f"cannot open bag '{path}': it is truncated, corrupt or not a bag ({detail[:200]}); "
-            "an interrupted recording can be repaired with `mcap recover` or `ros2 bag reindex`"
-        ) from None
-    return reader
-
-
-def _corrupt(path: Path, exc: Exception) -> ScrLocalizerError:
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return ScrLocalizerError(
-        f"cannot read bag '{path}': it is truncated or corrupt ({detail[:200]})"
-    )
+def _check_read_config(cfg: BagReadConfig) -> None:
+    """The numbers of a read config (CLI options or node parameters), before the bag is read."""
+    check_number(cfg.sync_tolerance_s, "sync_tolerance_s (--sync-tolerance)", 0, hint="seconds")
+    check_number(cfg.tf_tolerance_s, "tf_tolerance_s (--tf-tolerance)", 0, hint="seconds")
+    check_number(cfg.frame_step, "frame_step (--frame-step)", 1, integer=True)
+    if cfg.max_frames is not None:
+        check_number(cfg.max_frames, "max_frames (--max-frames)", 0, integer=True,
+                     hint="0 reads all")
 
 
 @dataclass
@@ -241,8 +124,7 @@ class RGBDBagReader:
     def __init__(self, path: str | Path, config: BagReadConfig | None = None):
         self.path = Path(path)
         self.config = config or BagReadConfig()
-        if self.config.frame_step < 1:
-            raise ScrLocalizerError(f"frame_step {self.config.frame_step} must be >= 1")
+        _check_read_config(self.config)
         self._open_reader = None
         reader = open_bag(self.path)
         try:
@@ -252,7 +134,7 @@ class RGBDBagReader:
             raise
         except Exception as exc:
             reader.close()
-            raise _corrupt(self.path, exc) from None
+            raise corrupt_bag_error(self.path, exc) from None
         self._open_reader = reader  # the first iteration reuses it (opening costs ~0.2 s)
 
     def close(self) -> None:
@@ -272,15 +154,15 @@ class RGBDBagReader:
         cfg = self.config
         topics = {c.topic: c.msgtype for c in reader.connections}
         self.topics = topics
-        self.color_topic = self._topic(cfg.color_topic, topics, _score_color, "colour", "color_topic")
+        self.color_topic = self._topic(cfg.color_topic, topics, score_color, "colour", "color_topic")
         if cfg.depth_topic == "":
             self.depth_topic = None
         else:
-            self.depth_topic = self._topic(cfg.depth_topic, topics, _score_depth, "depth", "depth_topic")
+            self.depth_topic = self._topic(cfg.depth_topic, topics, score_depth, "depth", "depth_topic")
         self.color_info_topic = self._info_topic(cfg.camera_info_topic, self.color_topic, topics, "colour")
         self.depth_info_topic = None
         if self.depth_topic:
-            guess = cfg.depth_info_topic or _sibling_info_topic(self.depth_topic)
+            guess = cfg.depth_info_topic or sibling_info_topic(self.depth_topic)
             if guess in topics:
                 self.depth_info_topic = self._info_topic(guess, self.depth_topic, topics, "depth")
             elif cfg.depth_info_topic:
@@ -290,7 +172,7 @@ class RGBDBagReader:
             kind = f"has type {topics[pose_topic]}" if pose_topic in topics else "is not in the bag"
             raise ScrLocalizerError(
                 f"pose topic '{pose_topic}' {kind}; pose topics there: "
-                f"{_listing(topics, POSE_TYPES)} (expected PoseStamped, "
+                f"{topic_listing(topics, POSE_TYPES)} (expected PoseStamped, "
                 "PoseWithCovarianceStamped or Odometry)"
             )
 
@@ -309,19 +191,19 @@ class RGBDBagReader:
             if topic == self.color_topic:
                 if topic not in first:
                     first[topic] = reader.deserialize(raw, msgtype)
-                color_stamps.append(_header_stamp(raw))
+                color_stamps.append(header_stamp_ns(raw))
             elif topic == self.depth_topic:
                 if topic not in first:
                     first[topic] = reader.deserialize(raw, msgtype)
-                depth_stamps.append(_header_stamp(raw))
+                depth_stamps.append(header_stamp_ns(raw))
             elif topic in infos:
                 infos[topic].append(reader.deserialize(raw, msgtype))
             elif topic in ("/tf", "/tf_static") and msgtype == TF_MESSAGE:
                 static = topic == "/tf_static"
                 for t in reader.deserialize(raw, msgtype).transforms:
                     args = (
-                        t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
-                        _transform_matrix(t.transform), static,
+                        t.header.frame_id, t.child_frame_id, stamp_to_ns(t.header.stamp),
+                        matrix_from_transform(t.transform), static,
                     )
                     tf_tree.add_transform(*args)
                     if static:
@@ -349,8 +231,11 @@ class RGBDBagReader:
                 f"CameraInfo topic '{self.color_info_topic}' has no messages; expected the colour "
                 "camera's calibration"
             )
-        rect = _is_rectified(self.color_topic, self.config.rectified)
-        self._color_cameras = self._cameras(infos[self.color_info_topic], rect)
+        rect = is_rectified(self.color_topic, self.config.rectified)
+        try:
+            self._color_cameras = self._cameras(infos[self.color_info_topic], rect)
+        except ScrLocalizerError as exc:
+            raise ScrLocalizerError(f"CameraInfo topic '{self.color_info_topic}': {exc}") from None
         stamp0, camera0 = self._color_cameras[0]
         info_frame = infos[self.color_info_topic][0].header.frame_id
         if color_image.shape[:2] != (camera0.height, camera0.width):
@@ -384,7 +269,7 @@ class RGBDBagReader:
             if requested not in topics:
                 raise ScrLocalizerError(
                     f"{what} topic '{requested}' is not in bag '{self.path}'; image topics there: "
-                    f"{_listing(topics, (IMAGE, COMPRESSED))}"
+                    f"{topic_listing(topics, (IMAGE, COMPRESSED))}"
                 )
             if topics[requested] not in (IMAGE, COMPRESSED):
                 raise ScrLocalizerError(
@@ -392,10 +277,10 @@ class RGBDBagReader:
                     "sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage"
                 )
             return requested
-        return _choose(topics, scorer, what, f"{option}=... (--{option.replace('_', '-')})", self.path)
+        return choose_topic(topics, scorer, what, f"{option}=... (--{option.replace('_', '-')})", self.path)
 
     def _info_topic(self, requested, image_topic, topics, what) -> str:
-        name = requested or _sibling_info_topic(image_topic)
+        name = requested or sibling_info_topic(image_topic)
         if topics.get(name) == CAMERA_INFO:
             return name
         if requested is None:
@@ -406,17 +291,17 @@ class RGBDBagReader:
         found = "is not in the bag" if name not in topics else f"has type {topics[name]}"
         raise ScrLocalizerError(
             f"no CameraInfo for {what} topic '{image_topic}': '{name}' {found}; CameraInfo topics "
-            f"there: {_listing(topics, (CAMERA_INFO,))} (set camera_info_topic / "
+            f"there: {topic_listing(topics, (CAMERA_INFO,))} (set camera_info_topic / "
             "--camera-info-topic)"
         )
 
     @staticmethod
     def _cameras(messages, rectified: bool) -> list[tuple[int, PinholeCamera]]:
         cameras: list[tuple[int, PinholeCamera]] = []
-        for msg in sorted(messages, key=lambda m: _stamp_ns(m.header)):
+        for msg in sorted(messages, key=lambda m: stamp_to_ns(m.header.stamp)):
             camera = camera_from_camera_info(msg, rectified=rectified)
             if not cameras or cameras[-1][1] != camera:
-                cameras.append((_stamp_ns(msg.header), camera))
+                cameras.append((stamp_to_ns(msg.header.stamp), camera))
         return cameras
 
     def _camera_at(self, stamp_ns: int) -> PinholeCamera:
@@ -445,9 +330,13 @@ class RGBDBagReader:
                     f"CameraInfo topic '{self.depth_info_topic}' has no messages; expected the "
                     "depth camera's calibration"
                 )
-            depth_camera = camera_from_camera_info(
-                msgs[0], rectified=_is_rectified(self.depth_topic, self.config.rectified)
-            )
+            try:
+                depth_camera = camera_from_camera_info(
+                    msgs[0], rectified=is_rectified(self.depth_topic, self.config.rectified)
+                )
+            except ScrLocalizerError as exc:
+                raise ScrLocalizerError(
+                    f"CameraInfo topic '{self.depth_info_topic}': {exc}") from None
             depth_frame = depth_frame or msgs[0].header.frame_id.lstrip("/")
         self.depth_frame_id = depth_frame or self.color_frame_id
         same_frame = depth_frame in ("", self.color_frame_id)
@@ -467,7 +356,7 @@ class RGBDBagReader:
             raise ScrLocalizerError(
                 f"no CameraInfo for depth topic '{self.depth_topic}' (frame '{depth_frame}'), "
                 f"needed to register it into colour frame '{self.color_frame_id}'; CameraInfo "
-                f"topics there: {_listing(self.topics, (CAMERA_INFO,))}"
+                f"topics there: {topic_listing(self.topics, (CAMERA_INFO,))}"
             )
         if depth.shape != (depth_camera.height, depth_camera.width):
             raise ScrLocalizerError(
@@ -500,7 +389,7 @@ class RGBDBagReader:
             else:
                 child, pose = self.config.pose_frame or self.camera_frame, msg.pose
             parent = msg.header.frame_id or self.config.fixed_frame
-            tree.add_transform(parent, child, _stamp_ns(msg.header), _pose_matrix(pose), False)
+            tree.add_transform(parent, child, stamp_to_ns(msg.header.stamp), matrix_from_pose(pose), False)
         return tree
 
     def _plan(self, color_stamps: list[int], depth_stamps: list[int]) -> None:
@@ -508,44 +397,14 @@ class RGBDBagReader:
         cfg, report = self.config, self.report
         dropped: Counter[str] = Counter()
         tolerance_ns = int(round(cfg.sync_tolerance_s * 1e9))
-        order = sorted(range(len(color_stamps)), key=lambda i: color_stamps[i])
-        pairs: list[tuple[int, int | None]] = []
-        seen_stamps: set[int] = set()
-        if self.depth_topic:
-            depth_order = sorted(range(len(depth_stamps)), key=lambda j: depth_stamps[j])
-            sorted_depth = [depth_stamps[j] for j in depth_order]
-            best: dict[int, tuple[int, int]] = {}  # depth ordinal -> (|dt|, colour ordinal)
-            nearest: dict[int, int] = {}
-            for i in order:
-                stamp = color_stamps[i]
-                if stamp in seen_stamps:
-                    dropped["duplicate colour stamp"] += 1
-                    continue
-                seen_stamps.add(stamp)
-                k = bisect.bisect_left(sorted_depth, stamp)
-                candidates = [c for c in (k - 1, k) if 0 <= c < len(sorted_depth)]
-                c = min(candidates, key=lambda c: abs(sorted_depth[c] - stamp))
-                dt = abs(sorted_depth[c] - stamp)
-                if dt > tolerance_ns:
-                    dropped[f"no depth within {cfg.sync_tolerance_s:g} s"] += 1
-                    continue
-                j = depth_order[c]
-                nearest[i] = j
-                if j not in best or dt < best[j][0]:
-                    if j in best:
-                        dropped["nearest depth taken by a closer colour image"] += 1
-                    best[j] = (dt, i)
-                else:
-                    dropped["nearest depth taken by a closer colour image"] += 1
-            paired = {i for _, i in best.values()}
-            pairs = [(i, nearest[i]) for i in order if i in paired]
-        else:
-            for i in order:
-                if color_stamps[i] in seen_stamps:
-                    dropped["duplicate colour stamp"] += 1
-                    continue
-                seen_stamps.add(color_stamps[i])
-                pairs.append((i, None))
+        pairs, pair_drops = pair_color_with_depth(
+            color_stamps, depth_stamps if self.depth_topic else None, tolerance_ns)
+        dropped.update({
+            "duplicate colour stamp": pair_drops.duplicate_color,
+            f"no depth within {cfg.sync_tolerance_s:g} s": pair_drops.no_depth,
+            "nearest depth taken by a closer colour image": pair_drops.depth_taken,
+        })
+        dropped = +dropped  # only reasons that happened
 
         plans: list[_Plan] = []
         last_error = ""
@@ -674,7 +533,7 @@ class RGBDBagReader:
         except ScrLocalizerError:
             raise
         except Exception as exc:
-            raise _corrupt(self.path, exc) from None
+            raise corrupt_bag_error(self.path, exc) from None
         finally:
             reader.close()
 
@@ -719,49 +578,3 @@ class RGBDBagReader:
                 return
         for k in sorted(ready):
             yield ready[k]
-
-
-@dataclass
-class BagSummary:
-    """What `scr-localizer inspect` shows: storage, duration and topics of a bag, and its TF tree."""
-
-    path: Path
-    duration_s: float
-    message_count: int
-    topics: dict[str, tuple[str, int]]  # topic -> (type, message count)
-    tf_tree: TfTree
-
-
-def summarize_bag(path: str | Path) -> BagSummary:
-    """Topics with counts and the TF tree from /tf and /tf_static (reads only the TF topics)."""
-    path = Path(path)
-    reader = open_bag(path)
-    try:
-        topics = {
-            topic: (info.msgtype or "?", info.msgcount) for topic, info in reader.topics.items()
-        }
-        tree = TfTree(cache_time_s=None)
-        connections = [
-            c for c in reader.connections
-            if c.topic in ("/tf", "/tf_static") and c.msgtype == TF_MESSAGE
-        ]
-        for connection, _, raw in reader.messages(connections=connections):
-            static = connection.topic == "/tf_static"
-            for t in reader.deserialize(raw, connection.msgtype).transforms:
-                tree.add_transform(
-                    t.header.frame_id, t.child_frame_id, _stamp_ns(t.header),
-                    _transform_matrix(t.transform), static,
-                )
-        return BagSummary(
-            path=path,
-            duration_s=reader.duration * 1e-9,
-            message_count=reader.message_count,
-            topics=topics,
-            tf_tree=tree,
-        )
-    except ScrLocalizerError:
-        raise
-    except Exception as exc:
-        raise _corrupt(path, exc) from None
-    finally:
-        reader.close()

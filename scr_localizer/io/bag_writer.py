@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.transforms import (
@@ -58,7 +59,7 @@ class BagWriteConfig:
     color_encoding: str = "rgb8"
     jpeg_quality: int = 95
     depth_encoding: str = "16UC1"
-    camera_namespace: str = "/camera/camera"
+    camera_namespace: str = defaults.COLOR_TOPIC.rsplit("/", 2)[0]
     color_topic: str | None = None
     depth_topic: str | None = None
     color_info_topic: str | None = None
@@ -78,7 +79,7 @@ class BagWriteConfig:
     color_from_depth: np.ndarray = field(default_factory=lambda: np.eye(4))
     query: bool = False
     map_from_odom: np.ndarray = field(default_factory=default_map_from_odom)
-    ground_truth_topic: str = "/ground_truth/pose"
+    ground_truth_topic: str = defaults.GROUND_TRUTH_TOPIC
     overwrite: bool = False
 
     def topics(self) -> dict[str, str]:
@@ -248,8 +249,13 @@ def write_rgbd_bag(
     path = Path(path)
     if path.exists() and not config.overwrite:
         raise ScrLocalizerError(f"output bag '{path}' already exists; remove it or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp_root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp_root = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp",
+                                          dir=path.parent))
+    except OSError as exc:
+        raise ScrLocalizerError(
+            f"cannot write bag '{path}': {exc.strerror or exc}") from None
     temp_bag = temp_root / path.name
     plugin = StoragePlugin.MCAP if config.storage == "mcap" else StoragePlugin.SQLITE3
     build = _Messages()
@@ -267,6 +273,8 @@ def write_rgbd_bag(
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(temp_bag, path)
+    except OSError as exc:  # disk full, a folder in the way...: nothing half-written is left
+        raise ScrLocalizerError(f"cannot write bag '{path}': {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(temp_root, ignore_errors=True)
     return path

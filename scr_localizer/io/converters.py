@@ -16,6 +16,7 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.geometry.stamps import nearest_stamp_index
 from scr_localizer.geometry.transforms import interpolate_pose, pose_from_translation_quaternion
 from scr_localizer.io.bag_writer import BagWriteConfig, write_rgbd_bag
 from scr_localizer.io.frames import RGBDFrame, sanitize_depth
@@ -24,34 +25,37 @@ from scr_localizer.io.seven_scenes import SevenScenesConfig, iter_frames, list_f
 # --- intrinsics given on the command line ---------------------------------------------------------
 
 
-def camera_from_spec(spec: str, width: int, height: int) -> PinholeCamera:
-    """'F' (fx = fy = F, centred), 'FX,FY,CX,CY', or a path to a 3x3 intrinsics text file."""
+def camera_from_spec(spec: str, width: int, height: int, name: str = "intrinsics"
+                     ) -> PinholeCamera:
+    """'F' (fx = fy = F, centred), 'FX,FY,CX,CY', or a path to a 3x3 intrinsics text file.
+
+    Numbers are tried first: '535.4,539.2,320.1,247.6' has a path suffix ('.6') but is no file.
+    `name` (e.g. '--color-intrinsics') is the source named in errors."""
     spec = str(spec).strip()
-    path = Path(spec)
-    if path.suffix or path.exists() or "/" in spec:
-        if not path.is_file():
-            raise ScrLocalizerError(
-                f"intrinsics file '{spec}' does not exist; expected a 3x3 matrix text file, a "
-                "focal length, or FX,FY,CX,CY"
-            )
-        try:
-            k = np.loadtxt(path, dtype=np.float64).reshape(3, 3)
-        except ValueError:
-            raise ScrLocalizerError(
-                f"intrinsics file '{spec}' does not hold a 3x3 matrix (camera-intrinsics.txt)"
-            ) from None
-        return PinholeCamera(width, height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
     try:
         values = [float(v) for v in spec.split(",")]
     except ValueError:
         values = []
-    if len(values) == 1:
-        return PinholeCamera(width, height, values[0], values[0], width / 2, height / 2)
-    if len(values) == 4:
-        return PinholeCamera(width, height, *values)
-    raise ScrLocalizerError(
-        f"bad intrinsics '{spec}'; expected a focal length F, FX,FY,CX,CY, or a 3x3 matrix file"
-    )
+    try:
+        if len(values) == 1:
+            return PinholeCamera(width, height, values[0], values[0], width / 2, height / 2)
+        if len(values) == 4:
+            return PinholeCamera(width, height, *values)
+        path = Path(spec)
+        if not (path.suffix or path.exists() or "/" in spec):
+            raise ScrLocalizerError(
+                "expected a focal length F, FX,FY,CX,CY, or a 3x3 matrix file")
+        if not path.is_file():
+            raise ScrLocalizerError(
+                "no such file; expected a 3x3 matrix text file, a focal length, or FX,FY,CX,CY")
+        try:
+            k = np.loadtxt(path, dtype=np.float64).reshape(3, 3)
+        except ValueError:
+            raise ScrLocalizerError(
+                "the file does not hold a 3x3 matrix (camera-intrinsics.txt)") from None
+        return PinholeCamera(width, height, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    except ScrLocalizerError as exc:
+        raise ScrLocalizerError(f"bad {name} '{spec}': {exc}") from None
 
 
 # --- 7-Scenes layout ----------------------------------------------------------------------------
@@ -87,12 +91,12 @@ def seven_scenes_config(folder: str | Path, options: SevenScenesConvertOptions) 
     depth_size = _image_size(depth_path) if depth_path.exists() else (width, height)
     defaults = SevenScenesConfig()
     color = (
-        camera_from_spec(options.color_intrinsics, width, height)
+        camera_from_spec(options.color_intrinsics, width, height, "--color-intrinsics")
         if options.color_intrinsics
         else _resized(defaults.color_camera, width, height)
     )
     if options.depth_intrinsics:
-        depth = camera_from_spec(options.depth_intrinsics, *depth_size)
+        depth = camera_from_spec(options.depth_intrinsics, *depth_size, "--depth-intrinsics")
     elif options.depth_aligned:
         depth = color
     else:
@@ -199,7 +203,7 @@ def tum_camera(folder: Path, spec: str, width: int, height: int) -> PinholeCamer
     if key in TUM_CAMERAS:
         fx, fy, cx, cy, d = TUM_CAMERAS[key]
         return PinholeCamera(width, height, fx, fy, cx, cy, "plumb_bob" if d else "", d)
-    return camera_from_spec(spec, width, height)
+    return camera_from_spec(spec, width, height, "--camera")
 
 
 def iter_tum_frames(folder: str | Path, options: TumConvertOptions | None = None) -> Iterator[RGBDFrame]:
@@ -209,12 +213,23 @@ def iter_tum_frames(folder: str | Path, options: TumConvertOptions | None = None
     folder = Path(folder)
     if not folder.is_dir():
         raise ScrLocalizerError(f"dataset folder '{folder}' does not exist")
-    rgb = [(float(r[0]), r[1]) for r in _read_list(folder / "rgb.txt", 2)]
-    depth = sorted((float(r[0]), r[1]) for r in _read_list(folder / "depth.txt", 2))
-    truth = sorted(
-        (float(r[0]), pose_from_translation_quaternion([float(v) for v in r[1:4]], [float(v) for v in r[4:8]]))
-        for r in _read_list(folder / "groundtruth.txt", 8)
-    )
+    try:
+        rgb = [(float(r[0]), r[1]) for r in _read_list(folder / "rgb.txt", 2)]
+        depth = sorted((float(r[0]), r[1]) for r in _read_list(folder / "depth.txt", 2))
+        truth = sorted(
+            (float(r[0]), pose_from_translation_quaternion([float(v) for v in r[1:4]],
+                                                           [float(v) for v in r[4:8]]))
+            for r in _read_list(folder / "groundtruth.txt", 8)
+        )
+    except ValueError as exc:
+        raise ScrLocalizerError(
+            f"'{folder}' has a field that is not a number in rgb.txt, depth.txt or "
+            f"groundtruth.txt ({exc})") from None
+    stamps = [r[0] for r in rgb] + [d[0] for d in depth] + [t[0] for t in truth]
+    if not np.all(np.isfinite(stamps)) or not all(np.all(np.isfinite(t[1])) for t in truth):
+        raise ScrLocalizerError(
+            f"'{folder}' has non-finite stamps or poses in rgb.txt, depth.txt or groundtruth.txt; "
+            "expected finite numbers")
     if not rgb or not depth or not truth:
         raise ScrLocalizerError(f"'{folder}' has an empty rgb.txt, depth.txt or groundtruth.txt")
     depth_stamps = [d[0] for d in depth]
@@ -223,10 +238,8 @@ def iter_tum_frames(folder: str | Path, options: TumConvertOptions | None = None
     camera = tum_camera(folder, options.camera, width, height)
     produced = 0
     for stamp, name in rgb:
-        k = bisect.bisect_left(depth_stamps, stamp)
-        near = [c for c in (k - 1, k) if 0 <= c < len(depth)]
-        c = min(near, key=lambda c: abs(depth_stamps[c] - stamp))
-        if abs(depth_stamps[c] - stamp) > options.max_difference_s:
+        c = nearest_stamp_index(depth_stamps, stamp, options.max_difference_s)
+        if c is None:
             continue
         g = bisect.bisect_left(truth_stamps, stamp)
         if g < len(truth) and truth_stamps[g] == stamp:

@@ -58,6 +58,10 @@ def _pixels(encoding, height, width, step, data, is_bigendian) -> np.ndarray:
     row_bytes = width * channels * itemsize
     if step == 0:
         step = row_bytes
+    if height <= 0 or width <= 0:
+        raise ScrLocalizerError(
+            f"{encoding} image is {width}x{height}; expected a positive width and height"
+        )
     buffer = np.frombuffer(data, dtype=np.uint8)
     if height <= 0 or width <= 0 or step < row_bytes or buffer.size < step * height:
         raise ScrLocalizerError(
@@ -277,6 +281,11 @@ def camera_from_camera_info(msg, rectified: bool = False) -> PinholeCamera:
         model, d = "", ()
     else:
         fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    if not np.all(np.isfinite([fx, fy, cx, cy])) or not np.all(np.isfinite(d)):
+        raise ScrLocalizerError(
+            f"CameraInfo of '{frame}' has non-finite calibration (fx={fx}, fy={fy}, cx={cx}, "
+            f"cy={cy}, D={list(d)}); expected finite numbers with fx, fy > 0"
+        )
     if fx <= 0 or fy <= 0:
         raise ScrLocalizerError(
             f"CameraInfo of '{frame}' is uncalibrated (fx={fx}, fy={fy}); expected positive "

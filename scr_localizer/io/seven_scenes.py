@@ -17,8 +17,9 @@ import numpy as np
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.registration import register_depth
-from scr_localizer.geometry.transforms import nearest_rotation
+from scr_localizer.geometry.transforms import nearest_rotation, rigid_problem
 from scr_localizer.io.frames import RGBDFrame, sanitize_depth
+from scr_localizer.validation import check_number
 
 _FRAME_RE = re.compile(r"^frame-(\d+)\.color\.(png|jpg|jpeg)$")
 
@@ -37,10 +38,24 @@ class SevenScenesConfig:
     frame_rate_hz: float = 30.0
     start_stamp_ns: int = 1_700_000_000 * 10**9
 
+    def __post_init__(self):
+        check_number(self.frame_rate_hz, "frame_rate_hz (--fps)", 0, low_open=True,
+                     hint="frames per second, for the stamps")
 
-def parse_frame_ranges(spec: str) -> list[int]:
-    """'A:B[:STEP][,A:B[:STEP]...]' (B exclusive) or single indices 'N' → sorted unique indices."""
+
+# Without a folder to check against, a range may select at most this many frames (a typo such
+# as 0:99999999999 would otherwise be expanded into memory).
+MAX_SELECTED_FRAMES = 1_000_000
+
+
+def parse_frame_ranges(spec: str, last_index: int | None = None) -> list[int]:
+    """'A:B[:STEP][,A:B[:STEP]...]' (B exclusive) or single indices 'N' → sorted unique indices.
+
+    Indices must be >= 0 and, when `last_index` is given (the folder's last frame), at most that;
+    both are checked before a range is expanded."""
     indices: set[int] = set()
+    limit = MAX_SELECTED_FRAMES - 1 if last_index is None else last_index
+    where = "" if last_index is None else f" (the folder's last frame is {last_index})"
     for part in spec.split(","):
         part = part.strip()
         if not part:
@@ -52,17 +67,24 @@ def parse_frame_ranges(spec: str) -> list[int]:
             raise ScrLocalizerError(
                 f"bad frame range '{part}'; expected A:B[:STEP] with integers, e.g. 0:500:2"
             ) from None
+        if len(numbers) > 3:
+            raise ScrLocalizerError(f"bad frame range '{part}'; expected A:B[:STEP]")
+        if numbers[0] < 0:
+            raise ScrLocalizerError(f"bad frame range '{part}'; expected indices >= 0")
         if len(numbers) == 1:
-            indices.add(numbers[0])
-        elif len(numbers) in (2, 3):
+            first, end, step = numbers[0], numbers[0] + 1, 1
+        else:
+            first, end = numbers[:2]
             step = numbers[2] if len(numbers) == 3 else 1
-            if step <= 0 or numbers[1] < numbers[0]:
+            if step <= 0 or end < first:
                 raise ScrLocalizerError(
                     f"bad frame range '{part}'; expected A <= B and a positive STEP"
                 )
-            indices.update(range(numbers[0], numbers[1], step))
-        else:
-            raise ScrLocalizerError(f"bad frame range '{part}'; expected A:B[:STEP]")
+        if end - 1 > limit:
+            raise ScrLocalizerError(
+                f"frame range '{part}' goes past frame {limit}{where}; expected indices "
+                f"0..{limit}")
+        indices.update(range(first, end, step))
     return sorted(indices)
 
 
@@ -88,8 +110,9 @@ def read_pose(path: Path) -> np.ndarray:
         pose = np.loadtxt(path, dtype=np.float64).reshape(4, 4)
     except (OSError, ValueError) as exc:
         raise ScrLocalizerError(f"cannot read pose '{path}': expected a 4x4 matrix ({exc})") from None
-    if not np.all(np.isfinite(pose)):
-        raise ScrLocalizerError(f"pose '{path}' has non-finite values")
+    problem = rigid_problem(pose)
+    if problem:
+        raise ScrLocalizerError(f"pose '{path}' is not a rigid camera pose: {problem}")
     # The files' rotations are orthonormal only to ~2e-4, which reads as ~1 degree of rotation
     # error when compared through arccos of a trace.
     pose[:3, :3] = nearest_rotation(pose[:3, :3])
@@ -142,8 +165,19 @@ def iter_frames(
             f"frames {missing[:5]}{'...' if len(missing) > 5 else ''} are not in '{folder}' "
             f"(it holds {min(available)}..{max(available)})"
         )
+    with_depth = [i for i in wanted if _depth_path(available[i], i).exists()]
+    if with_depth and len(with_depth) != len(wanted):
+        lacking = next(i for i in wanted if not _depth_path(available[i], i).exists())
+        raise ScrLocalizerError(
+            f"{_depth_path(available[lacking], lacking)} is missing while other frames have "
+            "depth; expected a depth image for every frame (or none, for RGB-only data)"
+        )
     for index in wanted:
         yield read_frame(available[index], index, config)
+
+
+def _depth_path(color_path: Path, index: int) -> Path:
+    return color_path.parent / f"frame-{index:06d}.depth.png"
 
 
 def interleaved_split(

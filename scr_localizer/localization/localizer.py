@@ -1,8 +1,8 @@
 """Relocalization: one colour image (plus optional depth) and a map to a camera pose.
 
-The encoder and head run on the GPU in fp16 when there is one (CPU fp32 otherwise). The image is
-uploaded once; descriptors, cell selection and scene coordinates stay on the device until the
-selected correspondences (a few thousand 3-vectors) come back for the pose solver.
+Scene coordinates come from `model.regressor` (the one inference path, GPU when there is one);
+the selected correspondences (a few thousand 3-vectors) go to the pose solver, then the success
+gates decide whether the pose is trustworthy.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
@@ -22,8 +20,10 @@ from scr_localizer.localization.pose_solvers import (
     RGBDConfig,
     estimate_pose_rgb,
     estimate_pose_rgbd,
+    position_std_m,
+    rotation_std_deg,
 )
-from scr_localizer.model.preprocess import cell_centres, encoder_size, prepare_image
+from scr_localizer.model.regressor import SceneCoordinateRegressor, StageTimer
 
 DEPTH_SOLVERS = ("joint", "kabsch", "pnp+depth", "pnp")
 
@@ -73,112 +73,29 @@ class LocalizationResult:
 
     @property
     def position_std_m(self) -> float:
-        return float(np.sqrt(max(np.max(np.diag(self.covariance)[:3]), 0.0)))
+        return position_std_m(self.covariance)
 
     @property
     def rotation_std_deg(self) -> float:
-        return float(np.degrees(np.sqrt(max(np.max(np.diag(self.covariance)[3:]), 0.0))))
-
-
-class _Timer:
-    """Stage timings; on CUDA the stream is synchronised so each stage gets its own time."""
-
-    def __init__(self, device: torch.device):
-        self.sync = device.type == "cuda"
-        self.times: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        if self.sync:
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        self.times[stage] = self.times.get(stage, 0.0) + (now - self._last) * 1e3
-        self._last = now
+        return rotation_std_deg(self.covariance)
 
 
 class Localizer:
-    """Holds the regressor on its device and per-size buffers reused across frames."""
+    """The map's regressor (the one inference path) plus the pose solvers and success gates."""
 
     def __init__(self, scene_map, config: LocalizerConfig | None = None, device="auto"):
-        from scr_localizer.model.regressor import SceneCoordinateRegressor
-
         self.config = config or LocalizerConfig()
         self.scene_map = scene_map
-        self.regressor = SceneCoordinateRegressor(scene_map, device=device)
+        self.regressor = SceneCoordinateRegressor(scene_map, device=device, seed=self.config.seed)
         self.device = self.regressor.device
         self.encoder = self.regressor.encoder
         self.head = self.regressor.head
-        self.stride = int(self.encoder.stride)
-        self.use_fp16 = self.device.type == "cuda"
-        self._buffers: dict = {}
+        self.use_fp16 = self.regressor.use_fp16
 
-    # -- regression ---------------------------------------------------------------------------
-    def _layout(self, width: int, height: int):
-        """Per image size: encoder input size, cell selection (on device) and cell pixels."""
-        key = (width, height)
-        if key not in self._buffers:
-            enc_w, enc_h = encoder_size(width, height, self.regressor.image_height, self.stride)
-            rows, cols = enc_h // self.stride, enc_w // self.stride
-            count = rows * cols
-            wanted = self.config.max_correspondences
-            if 0 < wanted < count:
-                # A fixed spatially stratified subset: one random cell per block of cells, so
-                # coverage stays even and results are repeatable frame to frame.
-                rng = np.random.default_rng(self.config.seed)
-                step = count / wanted
-                selected = np.floor((np.arange(wanted) + rng.random(wanted)) * step)
-                selected = np.unique(np.clip(selected.astype(np.int64), 0, count - 1))
-            else:
-                selected = np.arange(count)
-            centres = cell_centres(rows, cols, self.stride)[selected]
-            scale = np.array([enc_w / width, enc_h / height])
-            pixels = ((centres + 0.5) / scale - 0.5).astype(np.float32)
-            layout = {
-                "encoder_size": (enc_w, enc_h),
-                "selected": torch.from_numpy(selected).to(self.device),
-                "pixels": pixels,
-                "resize": (enc_w, enc_h) != (width, height),
-            }
-            if self.device.type == "cuda" and not layout["resize"]:
-                layout["host"] = torch.empty((height, width, 3), dtype=torch.uint8).pin_memory()
-                layout["upload"] = torch.empty(
-                    (height, width, 3), dtype=torch.uint8, device=self.device
-                )
-            self._buffers[key] = layout
-        return self._buffers[key]
-
-    def _upload(self, color: np.ndarray, layout) -> torch.Tensor:
-        """1x1xHxW float gray in [0, 1] on the device (identical to mapping's prepare_image)."""
-        if "upload" in layout and color.dtype == np.uint8 and color.ndim == 3:
-            layout["host"].numpy()[...] = color[..., :3]
-            layout["upload"].copy_(layout["host"], non_blocking=True)
-            gray = layout["upload"].float().mean(dim=2) / 255.0
-            return gray[None, None]
-        prepared = prepare_image(color, self.regressor.image_height, self.stride)
-        return torch.from_numpy(prepared.gray)[None, None].to(self.device, non_blocking=True)
-
-    @torch.inference_mode()
-    def regress(self, color: np.ndarray, timer: _Timer | None = None):
+    def regress(self, color: np.ndarray, timer: StageTimer | None = None):
         """(pixels Mx2 float32 in input pixel coordinates, scene_xyz Mx3 float32) for the
-        selected cells."""
-        timer = timer or _Timer(self.device)
-        height, width = color.shape[:2]
-        layout = self._layout(width, height)
-        gray = self._upload(color, layout)
-        timer.lap("preprocess")
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
-            descriptors = self.encoder(gray)
-            timer.lap("encoder")
-            cells = descriptors[0].flatten(1).T.index_select(0, layout["selected"])
-            hidden = cells
-            for layer in self.head.layers:
-                hidden = F.relu(F.linear(hidden, layer.weight.flatten(1), layer.bias))
-            output = F.linear(hidden, self.head.output.weight.flatten(1), self.head.output.bias)
-        # Division by w and the scene offset in fp32: fp16 would quantise metres to millimetres.
-        scene_xyz = self.head._homogeneous(output.float(), channel_dim=1)
-        scene_xyz = scene_xyz.cpu().numpy()
-        timer.lap("head")
-        return layout["pixels"], scene_xyz
+        configured number of cells."""
+        return self.regressor.regress(color, self.config.max_correspondences, timer)
 
     # -- pose ---------------------------------------------------------------------------------
     def _check_inputs(self, color, camera, depth):
@@ -207,7 +124,7 @@ class Localizer:
         colour image, 0 = invalid) switches to the configured RGB-D solver."""
         start = time.perf_counter()
         color = self._check_inputs(color, camera, depth)
-        timer = _Timer(self.device)
+        timer = StageTimer(self.device)
         pixels, scene_xyz = self.regress(color, timer)
         result = self.solve(pixels, scene_xyz, camera, depth)
         result.timings_ms = {**timer.times, **result.timings_ms}

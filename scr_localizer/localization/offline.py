@@ -7,12 +7,13 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.evaluation.metrics import FrameRecord
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.localization.localizer import Localizer
 
-GROUND_TRUTH_TOPIC = "/ground_truth/pose"
+GROUND_TRUTH_TOPIC = defaults.GROUND_TRUTH_TOPIC
 
 
 def localize_frames(
@@ -60,7 +61,8 @@ def open_query_bag(path, fixed_frame: str, ground_truth: str = "auto", color_top
     the TF pose of the camera in `fixed_frame` (mapping-style bags), else none. "none" reads no
     poses; any other value names a pose topic.
     """
-    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader, open_bag
+    from scr_localizer.io.bag_files import open_bag
+    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 
     base = dict(color_topic=color_topic, depth_topic=depth_topic,
                 camera_info_topic=camera_info_topic, frame_step=frame_step)

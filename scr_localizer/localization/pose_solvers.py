@@ -20,6 +20,16 @@ from scr_localizer.geometry.camera import PinholeCamera
 REFERENCE_WIDTH = 640.0
 
 
+def position_std_m(covariance: np.ndarray) -> float:
+    """Largest standard deviation of the camera position along any map axis (6x6 covariance)."""
+    return float(np.sqrt(max(np.max(np.diag(covariance)[:3]), 0.0)))
+
+
+def rotation_std_deg(covariance: np.ndarray) -> float:
+    """Largest rotation standard deviation about any axis, in degrees."""
+    return float(np.degrees(np.sqrt(max(np.max(np.diag(covariance)[3:]), 0.0))))
+
+
 @dataclass
 class PnPConfig:
     """RGB-only: LO-RANSAC PnP (PoseLib) then Gauss-Newton on the inliers."""
@@ -66,12 +76,11 @@ class PoseEstimate:
 
     @property
     def position_std_m(self) -> float:
-        """Largest standard deviation of the camera position along any map axis."""
-        return float(np.sqrt(max(np.max(np.diag(self.covariance)[:3]), 0.0)))
+        return position_std_m(self.covariance)
 
     @property
     def rotation_std_deg(self) -> float:
-        return float(np.degrees(np.sqrt(max(np.max(np.diag(self.covariance)[3:]), 0.0))))
+        return rotation_std_deg(self.covariance)
 
 
 def failed_estimate(count: int, solver: str, timings_ms=None) -> PoseEstimate:

@@ -1,9 +1,9 @@
 """Scene-specific regression head: an MLP applied independently to every cell's descriptor.
 
-Written as 1x1 convolutions (so it runs on whole descriptor maps) with a flat path for training
-batches of cells. The output is homogeneous (x, y, z, w): dividing by a bounded w lets the last
-layer express far points without huge weights; the mean mapping-camera position is added so the
-network only learns offsets around the scene.
+Stored as 1x1 convolutions (the map file's layout) and run as matmuls on a flat batch of cells.
+The output is homogeneous (x, y, z, w): dividing by a bounded w lets the last layer express far
+points without huge weights; the mean mapping-camera position is added so the network only learns
+offsets around the scene.
 """
 
 from __future__ import annotations
@@ -44,29 +44,23 @@ class SceneCoordinateHead(nn.Module):
         nn.init.zeros_(self.output.bias)
         self.register_buffer("scene_centre", torch.zeros(3))
 
-    def _homogeneous(self, out: torch.Tensor, channel_dim: int) -> torch.Tensor:
-        xyz, h = out.split([3, 1], dim=channel_dim)
-        w = 1.0 + (1.0 - self.config.min_w) * torch.tanh(h)
-        centre = self.scene_centre.to(out.dtype)
-        if channel_dim == 1 and out.dim() == 4:
-            centre = centre.view(1, 3, 1, 1)
-        return xyz / w + centre
-
-    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
-        """BxDxHxW descriptor maps → Bx3xHxW scene coordinates. The last layer always runs in
-        float32: in fp16, coordinates a few metres from the centre would be quantised to mm."""
-        x = descriptors
-        for layer in self.layers:
-            x = F.relu(layer(x))
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            out = F.conv2d(x.float(), self.output.weight.float(), self.output.bias.float())
-            return self._homogeneous(out, channel_dim=1)
-
     def forward_cells(self, descriptors: torch.Tensor) -> torch.Tensor:
-        """NxD descriptors → Nx3 scene coordinates (same weights as forward, as matmuls)."""
+        """NxD descriptors -> Nx3 scene coordinates: the one forward that training, relocalization,
+        tests and benchmarks run. Hidden layers follow the caller's autocast (fp16 on a GPU); the
+        last layer, the division by w and the scene offset always run in float32: in fp16,
+        coordinates a few metres from the centre would be quantised to millimetres."""
         x = descriptors
         for layer in self.layers:
             x = F.relu(F.linear(x, layer.weight.flatten(1), layer.bias))
         with torch.autocast(device_type=x.device.type, enabled=False):
-            out = F.linear(x.float(), self.output.weight.flatten(1).float(), self.output.bias.float())
-            return self._homogeneous(out, channel_dim=1)
+            out = F.linear(x.float(), self.output.weight.flatten(1).float(),
+                           self.output.bias.float())
+            xyz, h = out.split([3, 1], dim=1)
+            w = 1.0 + (1.0 - self.config.min_w) * torch.tanh(h)
+            return xyz / w + self.scene_centre.float()
+
+    def forward(self, descriptors: torch.Tensor) -> torch.Tensor:
+        """BxDxHxW descriptor maps -> Bx3xHxW scene coordinates (forward_cells on every cell)."""
+        batch, dim, rows, cols = descriptors.shape
+        cells = descriptors.permute(0, 2, 3, 1).reshape(-1, dim)
+        return self.forward_cells(cells).reshape(batch, rows, cols, 3).permute(0, 3, 1, 2)

@@ -58,9 +58,25 @@ def _tensors(scene_map: SceneMap) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of tensors holding NaN or inf (in the stored dtype: fp16 overflows past 65504)."""
+    return sorted(name for name, value in tensors.items()
+                  if not bool(torch.isfinite(value).all()))
+
+
 def map_to_bytes(scene_map: SceneMap) -> bytes:
+    """The file's bytes; refuses a map whose weights or centre are not finite (a diverged
+    training run), so no such map is ever written."""
     from safetensors.torch import save
 
+    tensors = _tensors(scene_map)
+    bad = _non_finite(tensors)
+    if bad:
+        loss = scene_map.stats.get("final_loss", "unknown")
+        raise ScrLocalizerError(
+            f"the trained map is not finite (NaN/inf in {', '.join(bad[:3])}"
+            f"{'...' if len(bad) > 3 else ''}; final loss {loss}), so it was not written; "
+            "expected finite camera intrinsics, poses and depth in the mapping data")
     metadata = {
         "format": MAP_FORMAT,
         "format_version": str(MAP_FORMAT_VERSION),
@@ -72,7 +88,7 @@ def map_to_bytes(scene_map: SceneMap) -> bytes:
         "source": scene_map.source,
         "stats": json.dumps(scene_map.stats, sort_keys=True, default=str),
     }
-    return save(_tensors(scene_map), metadata=metadata)
+    return save(tensors, metadata=metadata)
 
 
 def save_map(scene_map: SceneMap, path: str | Path) -> Path:
@@ -109,17 +125,133 @@ def _read_header(data: bytes, path: Path) -> tuple[dict, int]:
     return header, 8 + header_len
 
 
+# Bounds on a head a map file may describe (the presets use input 64, width <= 512, 3 layers):
+# checked against the header before anything is allocated.
+_HEAD_LIMITS = {"input_dim": (1, 4096), "width": (1, 16384), "hidden_layers": (0, 32)}
+_FLOAT_DTYPES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
+
+
+def _corrupt(path: Path, detail: str) -> ScrLocalizerError:
+    return ScrLocalizerError(f"map '{path}' is corrupt or incomplete ({detail}); re-create it "
+                             "with `scr-localizer map`")
+
+
+def _check_metadata(metadata, path: Path) -> dict:
+    if not isinstance(metadata, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise _corrupt(path, "__metadata__ is not a table of strings")
+    return metadata
+
+
+def _check_entries(entries: dict, payload: int, path: Path) -> None:
+    """Every tensor entry well-typed, its byte range matching dtype x shape, the ranges tiling
+    the payload exactly: after this, loading allocates no more than the file holds."""
+    spans = []
+    for name, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise _corrupt(path, f"tensor entry '{name}' is not an object")
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _FLOAT_DTYPES:
+            raise _corrupt(path, f"tensor '{name}' has dtype {dtype!r}; expected one of "
+                           f"{', '.join(_FLOAT_DTYPES)}")
+        if not (isinstance(shape, list) and all(_is_int(n) and n >= 0 for n in shape)):
+            raise _corrupt(path, f"tensor '{name}' has shape {shape!r}; expected a list of "
+                           "sizes >= 0")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(map(_is_int, offsets))
+                and 0 <= offsets[0] <= offsets[1]):
+            raise _corrupt(path, f"tensor '{name}' has data_offsets {offsets!r}; expected "
+                           "[begin, end] byte offsets")
+        size = int(np.prod(shape, dtype=np.float64)) * _FLOAT_DTYPES[dtype]
+        if offsets[1] - offsets[0] != size:
+            raise _corrupt(path, f"tensor '{name}' of shape {shape} needs {size} bytes but "
+                           f"its data_offsets span {offsets[1] - offsets[0]}")
+        spans.append(offsets)
+    needed = max((end for _, end in spans), default=0)
+    if needed != payload:
+        raise ScrLocalizerError(
+            f"map '{path}' is truncated or corrupt ({payload} data bytes, expected {needed}); "
+            f"re-create it with `scr-localizer map`"
+        )
+    spans.sort()
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        raise _corrupt(path, "tensor data ranges overlap")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _head_config(metadata: dict, path: Path) -> HeadConfig:
+    try:
+        values = json.loads(metadata["head_config"])
+    except KeyError:
+        raise _corrupt(path, "no head_config in the metadata") from None
+    except ValueError as exc:
+        raise _corrupt(path, f"head_config is not JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise _corrupt(path, "head_config is not an object")
+    for key, (low, high) in _HEAD_LIMITS.items():
+        value = values.get(key)
+        if not (_is_int(value) and low <= value <= high):
+            raise _corrupt(path, f"head_config {key} is {value!r}; expected an integer in "
+                           f"[{low}, {high}]")
+    min_w = values.get("min_w", HeadConfig.min_w)
+    if not (isinstance(min_w, (int, float)) and not isinstance(min_w, bool)
+            and 0.0 < min_w <= 1.0):
+        raise _corrupt(path, f"head_config min_w is {min_w!r}; expected a number in (0, 1]")
+    return HeadConfig.from_dict(values)
+
+
+def _expected_shapes(config: HeadConfig) -> dict[str, list[int]]:
+    dims = [config.input_dim] + [config.width] * config.hidden_layers
+    shapes = {}
+    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        shapes[f"head.layers.{i}.weight"] = [b, a, 1, 1]
+        shapes[f"head.layers.{i}.bias"] = [b]
+    shapes["head.output.weight"] = [4, dims[-1], 1, 1]
+    shapes["head.output.bias"] = [4]
+    shapes["scene_centre"] = [3]
+    return shapes
+
+
+def estimated_map_bytes(config: HeadConfig) -> int:
+    """Size of a map file with this head (fp16 weights, float64 centre, ~16 KB of metadata),
+    for the free-space check before a mapping run."""
+    shapes = _expected_shapes(config)
+    weights = sum(int(np.prod(shape)) for name, shape in shapes.items() if name != "scene_centre")
+    return 2 * weights + 8 * 3 + 16_384
+
+
+def _check_shapes(entries: dict, config: HeadConfig, path: Path) -> None:
+    expected = _expected_shapes(config)
+    missing = sorted(set(expected) - set(entries))
+    extra = sorted(set(entries) - set(expected))
+    if missing or extra:
+        raise _corrupt(path, f"tensors do not match head_config: missing {missing[:3]}, "
+                       f"unexpected {extra[:3]}")
+    for name, shape in expected.items():
+        if entries[name]["shape"] != shape:
+            raise _corrupt(path, f"tensor '{name}' has shape {entries[name]['shape']}, "
+                           f"head_config says {shape}")
+
+
 def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
     """Read a map; refuse wrong formats, versions, damaged bytes and (by default) maps made with
     an encoder whose weights differ from the installed one."""
     from safetensors.torch import load
 
     path = Path(path)
+    if path.is_dir():
+        raise ScrLocalizerError(
+            f"map path '{path}' is a folder; expected a map file written by `scr-localizer map`")
     if not path.is_file():
         raise ScrLocalizerError(f"map file '{path}' does not exist; create one with `scr-localizer map`")
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScrLocalizerError(f"cannot read map '{path}': {exc.strerror or exc}") from None
     header, data_start = _read_header(data, path)
-    metadata = header.get("__metadata__") or {}
+    metadata = _check_metadata(header.get("__metadata__", {}), path)
     if metadata.get("format") != MAP_FORMAT:
         raise ScrLocalizerError(
             f"'{path}' is not a {MAP_FORMAT} file (format '{metadata.get('format')}')"
@@ -130,19 +262,20 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
             f"map '{path}' has format version {version}; this scr_localizer reads version "
             f"{MAP_FORMAT_VERSION} (re-create the map with this version)"
         )
-    payload = len(data) - data_start
-    needed = max(
-        (int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0
-    )
-    if needed != payload:
-        raise ScrLocalizerError(
-            f"map '{path}' is truncated or corrupt ({payload} data bytes, expected {needed}); "
-            f"re-create it with `scr-localizer map`"
-        )
+    entries = {k: v for k, v in header.items() if k != "__metadata__"}
+    _check_entries(entries, len(data) - data_start, path)
+    head_config = _head_config(metadata, path)
+    _check_shapes(entries, head_config, path)
     try:
         tensors = load(data)
     except Exception as exc:  # safetensors raises its own error types
         raise ScrLocalizerError(f"map '{path}' is corrupt ({exc})") from None
+    bad = _non_finite(tensors)
+    if bad:
+        raise ScrLocalizerError(
+            f"map '{path}' has non-finite values (NaN/inf) in {', '.join(bad[:3])}"
+            f"{'...' if len(bad) > 3 else ''}; it cannot localize (re-create it with "
+            "`scr-localizer map`)")
 
     encoder_name = metadata.get("encoder_name", "")
     encoder_hash = metadata.get("encoder_hash", "")
@@ -162,7 +295,6 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
                 f"re-create the map with the installed encoder"
             )
     try:
-        head_config = HeadConfig.from_dict(json.loads(metadata["head_config"]))
         head = SceneCoordinateHead(head_config)
         state = {k[len("head."):]: v.float() for k, v in tensors.items() if k.startswith("head.")}
         state["scene_centre"] = tensors["scene_centre"].float()

@@ -8,15 +8,20 @@ sides rounded to multiples of the encoder stride. Pixel coordinates relate by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_IMAGE_HEIGHT = 480
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    import torch  # here, so config modules can use this file without importing torch
+
     if isinstance(device, torch.device):
         return device
     if device == "auto":

@@ -1,9 +1,17 @@
-"""Image → per-cell 2D–3D correspondences with a trained map (the input to pose solvers)."""
+"""Image -> per-cell 2D-3D correspondences with a trained map: the one inference path, run by
+the localizer (and so the node), the tests and the benchmarks.
+
+The encoder and head run on the GPU with fp16 hidden layers when there is one (CPU fp32
+otherwise; the head keeps its last layer in fp32). The image is uploaded once; descriptors, cell
+selection and scene coordinates stay on the device until the selected correspondences (a few
+thousand 3-vectors) come back.
+"""
 
 from __future__ import annotations
 
 import copy
 import os
+import time
 
 import numpy as np
 import torch
@@ -15,15 +23,34 @@ from scr_localizer.model.map_file import SceneMap, load_map
 from scr_localizer.model.preprocess import (
     DEFAULT_IMAGE_HEIGHT,
     cell_centres,
+    encoder_size,
     prepare_image,
     resolve_device,
 )
 
 
-class SceneCoordinateRegressor:
-    """Frozen encoder + the map's head on one device."""
+class StageTimer:
+    """Stage timings; on CUDA the stream is synchronised so each stage gets its own time."""
 
-    def __init__(self, scene_map: SceneMap | str | os.PathLike, device: str | torch.device = "auto"):
+    def __init__(self, device: torch.device):
+        self.sync = device.type == "cuda"
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.sync:
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.times[stage] = self.times.get(stage, 0.0) + (now - self._last) * 1e3
+        self._last = now
+
+
+class SceneCoordinateRegressor:
+    """Frozen encoder + the map's head on one device, with per-size buffers reused across
+    frames."""
+
+    def __init__(self, scene_map: SceneMap | str | os.PathLike, device: str | torch.device = "auto",
+                 seed: int = 0):
         if not isinstance(scene_map, SceneMap):
             scene_map = load_map(scene_map)
         self.device = resolve_device(device)
@@ -39,13 +66,80 @@ class SceneCoordinateRegressor:
         self.image_height = int(
             scene_map.training_config.get("image_height", DEFAULT_IMAGE_HEIGHT)
         )
+        self.stride = int(self.encoder.stride)
+        self.use_fp16 = self.device.type == "cuda"
+        self.seed = seed
+        self._layouts: dict = {}
+
+    def _layout(self, width: int, height: int, max_cells: int):
+        """Per image size: encoder input size, cell selection (on device) and cell pixels."""
+        key = (width, height, max_cells)
+        if key not in self._layouts:
+            enc_w, enc_h = encoder_size(width, height, self.image_height, self.stride)
+            rows, cols = enc_h // self.stride, enc_w // self.stride
+            count = rows * cols
+            if 0 < max_cells < count:
+                # A fixed spatially stratified subset: one random cell per block of cells, so
+                # coverage stays even and results are repeatable frame to frame.
+                rng = np.random.default_rng(self.seed)
+                step = count / max_cells
+                selected = np.floor((np.arange(max_cells) + rng.random(max_cells)) * step)
+                selected = np.unique(np.clip(selected.astype(np.int64), 0, count - 1))
+            else:
+                selected = np.arange(count)
+            centres = cell_centres(rows, cols, self.stride)[selected]
+            scale = np.array([enc_w / width, enc_h / height])
+            pixels = ((centres + 0.5) / scale - 0.5).astype(np.float32)
+            layout = {
+                "encoder_size": (enc_w, enc_h),
+                "selected": torch.from_numpy(selected).to(self.device),
+                "all": len(selected) == count,
+                "pixels": pixels,
+                "resize": (enc_w, enc_h) != (width, height),
+            }
+            if self.device.type == "cuda" and not layout["resize"]:
+                layout["host"] = torch.empty((height, width, 3), dtype=torch.uint8).pin_memory()
+                layout["upload"] = torch.empty(
+                    (height, width, 3), dtype=torch.uint8, device=self.device
+                )
+            self._layouts[key] = layout
+        return self._layouts[key]
+
+    def _upload(self, color: np.ndarray, layout) -> torch.Tensor:
+        """1x1xHxW float gray in [0, 1] on the device (identical to mapping's prepare_image)."""
+        if "upload" in layout and color.dtype == np.uint8 and color.ndim == 3:
+            layout["host"].numpy()[...] = color[..., :3]
+            layout["upload"].copy_(layout["host"], non_blocking=True)
+            gray = layout["upload"].float().mean(dim=2) / 255.0
+            return gray[None, None]
+        prepared = prepare_image(color, self.image_height, self.stride)
+        return torch.from_numpy(prepared.gray)[None, None].to(self.device, non_blocking=True)
 
     @torch.inference_mode()
+    def regress(self, color: np.ndarray, max_cells: int = 0, timer: StageTimer | None = None):
+        """(pixels Mx2 float32 in input pixel coordinates, scene_xyz Mx3 float32 in the map's
+        fixed frame) for `max_cells` stratified cells (0: every cell, row-major)."""
+        timer = timer or StageTimer(self.device)
+        height, width = color.shape[:2]
+        layout = self._layout(width, height, max_cells)
+        gray = self._upload(color, layout)
+        timer.lap("preprocess")
+        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
+            descriptors = self.encoder(gray)
+            timer.lap("encoder")
+            cells = descriptors[0].flatten(1).T
+            if not layout["all"]:
+                cells = cells.index_select(0, layout["selected"])
+            scene_xyz = self.head.forward_cells(cells)
+        scene_xyz = scene_xyz.cpu().numpy()
+        timer.lap("head")
+        return layout["pixels"], scene_xyz
+
     def predict(
         self, color_rgb_uint8: np.ndarray, camera: PinholeCamera | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(pixels Nx2 float32 in the input image's pixel coordinates, scene_xyz Nx3 float32 in
-        the map's fixed frame), one row per encoder cell, row-major."""
+        """Every cell's correspondence (what `regress` gives with max_cells 0), after checking
+        the image and, when given, that the camera describes it."""
         image = np.asarray(color_rgb_uint8)
         if image.ndim not in (2, 3) or image.shape[0] < 8 or image.shape[1] < 8:
             raise ScrLocalizerError(
@@ -56,11 +150,4 @@ class SceneCoordinateRegressor:
                 f"image is {image.shape[1]}x{image.shape[0]} but its camera info says "
                 f"{camera.width}x{camera.height}; expected matching sizes"
             )
-        prepared = prepare_image(image, self.image_height, self.encoder.stride)
-        gray = torch.from_numpy(prepared.gray)[None, None].to(self.device)
-        descriptors = self.encoder(gray)
-        coords = self.head(descriptors)[0]  # 3 x rows x cols
-        rows, cols = coords.shape[-2:]
-        scene_xyz = coords.reshape(3, -1).T.float().cpu().numpy()
-        pixels = prepared.to_input_pixels(cell_centres(rows, cols, self.encoder.stride))
-        return pixels.astype(np.float32), scene_xyz.astype(np.float32)
+        return self.regress(image, max_cells=0)

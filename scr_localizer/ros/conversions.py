@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from scr_localizer.geometry.transforms import (
-    pose_from_translation_quaternion,
-    translation_quaternion_from_pose,
+from scr_localizer.geometry.rep105 import transfer_pose_covariance  # noqa: F401 - node API
+from scr_localizer.geometry.transforms import translation_quaternion_from_pose
+from scr_localizer.io.messages import (  # noqa: F401 - the nodes' conversions, in one place
+    matrix_from_pose,
+    matrix_from_transform,
+    stamp_to_ns,
 )
-
-
-def stamp_to_ns(stamp) -> int:
-    """builtin_interfaces/Time (or rclpy Time) to integer nanoseconds."""
-    if hasattr(stamp, "nanoseconds"):
-        return int(stamp.nanoseconds)
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def ns_to_stamp(stamp_ns: int):
@@ -22,17 +18,6 @@ def ns_to_stamp(stamp_ns: int):
 
     stamp_ns = int(stamp_ns)
     return Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000)
-
-
-def matrix_from_transform(transform) -> np.ndarray:
-    """geometry_msgs/Transform (the `transform` field of a TransformStamped) to parent_from_child."""
-    t, q = transform.translation, transform.rotation
-    return pose_from_translation_quaternion([t.x, t.y, t.z], [q.x, q.y, q.z, q.w])
-
-
-def matrix_from_pose(pose) -> np.ndarray:
-    p, q = pose.position, pose.orientation
-    return pose_from_translation_quaternion([p.x, p.y, p.z], [q.x, q.y, q.z, q.w])
 
 
 def transform_stamped(parent: str, child: str, stamp_ns: int, parent_from_child: np.ndarray):
@@ -58,24 +43,3 @@ def fill_pose(pose_msg, frame_from_body: np.ndarray):
     (pose_msg.orientation.x, pose_msg.orientation.y, pose_msg.orientation.z,
      pose_msg.orientation.w) = (float(v) for v in q)
     return pose_msg
-
-
-def skew(v) -> np.ndarray:
-    x, y, z = (float(c) for c in v)
-    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-
-
-def transfer_pose_covariance(covariance_map: np.ndarray, map_from_camera: np.ndarray,
-                             camera_from_body: np.ndarray) -> np.ndarray:
-    """Covariance of the body pose given the camera pose covariance (both 6x6, x y z roll pitch
-    yaw, perturbations expressed in the map frame as PoseWithCovariance expects).
-
-    A small map-frame rotation dθ of the rigid camera+body assembly moves the body origin by
-    dθ × lever, where lever = body origin minus camera origin in the map frame; rotation
-    uncertainty is the same for both frames.
-    """
-    covariance_map = np.asarray(covariance_map, dtype=np.float64).reshape(6, 6)
-    lever = map_from_camera[:3, :3] @ camera_from_body[:3, 3]
-    jacobian = np.eye(6)
-    jacobian[:3, 3:] = -skew(lever)
-    return jacobian @ covariance_map @ jacobian.T

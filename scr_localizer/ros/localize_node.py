@@ -12,7 +12,7 @@ without a lifecycle manager; `~/enable` (std_srvs/SetBool) covers pausing and re
 
 Transport: with Fast DDS' defaults most 640x480 images are lost between processes. Measured with
 benchmarks/bench_ros_node.py on 2 busy cores at 30 Hz RGB-D: a profile with a 64 MB shared-memory
-segment (scr_localizer.evaluation.replay.FASTDDS_PROFILE, via FASTDDS_DEFAULT_PROFILES_FILE)
+segment (scr_localizer.ros.replay.FASTDDS_PROFILE, via FASTDDS_DEFAULT_PROFILES_FILE)
 sustained 3-9 fixes/s at 127-361 ms median latency (depending on the other load);
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA delivered the images but delayed /tf by up to ~1 s behind
 them, so most frames waited in vain for odometry (0.5 fixes/s).
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseWithCovarianceStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -48,7 +48,18 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import SetBool
 
 from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.geometry.transforms import invert_pose
+from scr_localizer.localization.frame_processor import (
+    ERROR,
+    FAILED,
+    LOCALIZED,
+    NO_MAP,
+    REJECTED,
+    STALE,
+    WARN,
+    FrameProcessor,
+    ProcessorConfig,
+    TransformUnavailable,
+)
 from scr_localizer.ros.compat import (
     CV_BRIDGE_UNAVAILABLE,
     ApproximateTimeSynchronizer,
@@ -65,57 +76,17 @@ from scr_localizer.ros.conversions import (
     fill_pose,
     matrix_from_transform,
     ns_to_stamp,
-    stamp_to_ns,
-    transfer_pose_covariance,
     transform_stamped,
 )
-from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS, declare_parameters
+from scr_localizer.ros.diagnostics import Problems, status_message, update_input_problems
+from scr_localizer.ros.parameters import (
+    LOCALIZE_NODE_PARAMETERS,
+    declare_parameters,
+    parameter_problem,
+)
 from scr_localizer.ros.shutdown import exit_now, init_rclpy, shutdown_rclpy
 
 NODE_NAME = "localize_node"
-OK, WARN, ERROR = (int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
-                   for level in (DiagnosticStatus.OK, DiagnosticStatus.WARN,
-                                 DiagnosticStatus.ERROR))
-LOG_REPEAT_S = 10.0
-
-
-class Problems:
-    """Named, currently active problems (level + one-line message), thread-safe.
-
-    `set` logs a problem when it is new or its message changed, and repeats it at most every
-    LOG_REPEAT_S; `clear` logs that it recovered."""
-
-    def __init__(self, logger):
-        self._logger = logger
-        self._lock = threading.Lock()
-        self._active: dict[str, tuple[int, str]] = {}
-        self._logged: dict[str, tuple[str, float]] = {}
-
-    def set(self, key: str, level: int, message: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._active[key] = (level, message)
-            last = self._logged.get(key)
-            if last is not None and last[0] == message and now - last[1] < LOG_REPEAT_S:
-                return
-            self._logged[key] = (message, now)
-        # rclpy wants one severity per call site, hence two calls.
-        if level >= ERROR:
-            self._logger.error(message)
-        else:
-            self._logger.warning(message)
-
-    def clear(self, *keys: str) -> None:
-        for key in keys:
-            with self._lock:
-                gone = self._active.pop(key, None)
-                self._logged.pop(key, None)
-            if gone is not None:
-                self._logger.info(f"recovered: {gone[1]}")
-
-    def snapshot(self) -> dict[str, tuple[int, str]]:
-        with self._lock:
-            return dict(self._active)
 
 
 @dataclass
@@ -125,12 +96,62 @@ class PendingFrame:
     info: CameraInfo
 
 
+class _Tf2Transforms:
+    """The processor's TransformSource over a tf2 Buffer (waits up to tf_timeout_s)."""
+
+    def __init__(self, buffer, clock_type, timeout_s: float):
+        self.buffer, self.clock_type = buffer, clock_type
+        self.timeout = Duration(seconds=max(float(timeout_s), 0.0))
+
+    def can_transform(self, target: str, source: str) -> bool:
+        return self.buffer.can_transform(target, source, Time())
+
+    def lookup(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
+        stamp = Time(nanoseconds=stamp_ns, clock_type=self.clock_type)
+        try:
+            return matrix_from_transform(
+                self.buffer.lookup_transform(target, source, stamp, self.timeout).transform)
+        except TransformException as exc:
+            raise TransformUnavailable(
+                str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+    def known_frames(self) -> str:
+        describe = getattr(self.buffer, "all_frames_as_string", None)
+        text = describe() if describe else ""
+        return text.replace("\n", " ")[:300] or "none"
+
+
 class LocalizeNode(Node):
+    """Set-up in the order nav2_amcl uses: parameters, state, transforms, publishers,
+    subscriptions, services and timers; then the map loads in the background."""
+
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
+        self._init_parameters()
+        self._init_state()
+        self._init_transforms()
+        self._init_publishers()
+        self._init_subscriptions()
+        self._init_services()
+        self._init_timers()
+        self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
+        self._worker.start()
+        self._load_map(self.params["map_path"])
+        p = self.params
+        topics = ", ".join(self.resolve_topic_name(sub.getTopic()) for sub in self._subs.values())
+        self.get_logger().info(
+            f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
+            f"{p['map_frame']}->{p['odom_frame'] or p['base_frame'] or '<camera>'}")
+        if CV_BRIDGE_UNAVAILABLE and "cannot be imported" not in CV_BRIDGE_UNAVAILABLE:
+            self.get_logger().warning(f"{CV_BRIDGE_UNAVAILABLE}; decoding images without it")
+
+    def _init_parameters(self) -> None:
         self.params = declare_parameters(self, LOCALIZE_NODE_PARAMETERS)
-        self.problems = Problems(self.get_logger())
         self.enabled = bool(self.params["enabled"])
+        self.rgb_only = not self.params["depth_topic"]
+        self.problems = Problems(self.get_logger())
+
+    def _init_state(self) -> None:
         self._stop = threading.Event()
         self._mailbox_lock = threading.Condition()
         self._pending: PendingFrame | None = None
@@ -146,57 +167,56 @@ class LocalizeNode(Node):
             ("synchronized", "processed", "localized", "failed", "superseded", "stale",
              "rejected_input"), 0)
         self.received = {"color": 0, "depth": 0, "camera_info": 0}
+        self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
         self._latencies_ms = deque(maxlen=200)  # image stamp -> TF publish, node clock
         self._last_inliers = (0, 0.0)
         self._last_stale_count = 0
 
+    def _init_transforms(self) -> None:
         self.tf_buffer = Buffer(cache_time=Duration(seconds=10.0), node=self)
         self.tf_listener = TransformListener(self.tf_buffer, self)
         self.tf_broadcaster = TransformBroadcaster(self)
+
+    def _init_publishers(self) -> None:
         self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-        inputs = self.params
-        self.rgb_only = not inputs["depth_topic"]
-        self._subs = {"color": Subscriber(self, Image, inputs["color_topic"],
+    def _init_subscriptions(self) -> None:
+        p = self.params
+        self._subs = {"color": Subscriber(self, Image, p["color_topic"],
                                           qos_profile=qos_profile_sensor_data)}
         if not self.rgb_only:
-            self._subs["depth"] = Subscriber(self, Image, inputs["depth_topic"],
+            self._subs["depth"] = Subscriber(self, Image, p["depth_topic"],
                                              qos_profile=qos_profile_sensor_data)
-        self._subs["camera_info"] = Subscriber(self, CameraInfo, inputs["camera_info_topic"],
+        self._subs["camera_info"] = Subscriber(self, CameraInfo, p["camera_info_topic"],
                                                qos_profile=qos_profile_sensor_data)
         for key, sub in self._subs.items():
             sub.registerCallback(self._count_input, key)
         self.sync = ApproximateTimeSynchronizer(
-            list(self._subs.values()), int(inputs["sync_queue_size"]),
-            float(inputs["sync_slop_s"]))
+            list(self._subs.values()), int(p["sync_queue_size"]), float(p["sync_slop_s"]))
         self.sync.registerCallback(self._on_synchronized)
 
+    def _init_services(self) -> None:
         self.create_service(SetBool, "~/enable", self._on_enable)
         # Humble has no post-set callbacks: compat falls back to the on-set one.
         self.parameter_callbacks = add_parameter_callbacks(
             self, self._validate_parameters, self._parameters_changed)
+
+    def _init_timers(self) -> None:
+        p = self.params
         timer_group = MutuallyExclusiveCallbackGroup()
-        if inputs["tf_publish_rate_hz"] > 0:
-            self.create_timer(1.0 / inputs["tf_publish_rate_hz"], self._republish,
+        if p["tf_publish_rate_hz"] > 0:
+            self.create_timer(1.0 / p["tf_publish_rate_hz"], self._republish,
                               callback_group=timer_group)
-        self.create_timer(max(inputs["diagnostics_period_s"], 0.05), self._publish_diagnostics,
+        self.create_timer(max(p["diagnostics_period_s"], 0.05), self._publish_diagnostics,
                           callback_group=timer_group)
-        self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
-        self._worker.start()
-        self._load_map(inputs["map_path"])
-        topics = ", ".join(self.resolve_topic_name(sub.getTopic()) for sub in self._subs.values())
-        self.get_logger().info(
-            f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
-            f"{inputs['map_frame']}->{inputs['odom_frame'] or inputs['base_frame'] or '<camera>'}")
-        if CV_BRIDGE_UNAVAILABLE and "cannot be imported" not in CV_BRIDGE_UNAVAILABLE:
-            self.get_logger().warning(f"{CV_BRIDGE_UNAVAILABLE}; decoding images without it")
 
     # -- inputs --------------------------------------------------------------------------------
     def _count_input(self, msg, key: str) -> None:
         with self._stats_lock:
             self.received[key] += 1
+            self._last_received[key] = time.monotonic()
 
     def _on_synchronized(self, color, *rest) -> None:
         info = rest[-1]
@@ -225,12 +245,12 @@ class LocalizeNode(Node):
 
     # -- parameters ----------------------------------------------------------------------------
     def _validate_parameters(self, parameters) -> SetParametersResult:
+        """The same ranges as at start-up (ParameterSpec.minimum, finite floats)."""
+        specs = {spec.name: spec for spec in LOCALIZE_NODE_PARAMETERS}
         for parameter in parameters:
-            if parameter.name == "max_frame_age_s" and not parameter.value > 0:
-                return SetParametersResult(successful=False,
-                                           reason="max_frame_age_s must be > 0")
-            if parameter.name == "min_inliers" and parameter.value < 0:
-                return SetParametersResult(successful=False, reason="min_inliers must be >= 0")
+            problem = parameter_problem(specs.get(parameter.name), parameter.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _parameters_changed(self, parameters) -> None:
@@ -318,145 +338,61 @@ class LocalizeNode(Node):
             else:
                 self.problems.clear("internal")
 
-    def _reject(self, key: str, level: int, message: str) -> None:
-        with self._stats_lock:
-            self.counts["rejected_input"] += 1
-        self.problems.set(key, level, message)
+    def _processor(self) -> FrameProcessor:
+        """From the current parameters (min_inliers and max_frame_age_s change at runtime)."""
+        p = self.params
+        return FrameProcessor(
+            ProcessorConfig(
+                map_frame=p["map_frame"], odom_frame=p["odom_frame"], base_frame=p["base_frame"],
+                camera_frame=p["camera_frame"], color_topic=p["color_topic"],
+                depth_topic=p["depth_topic"], camera_info_topic=p["camera_info_topic"],
+                max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"])),
+            decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
     def _process(self, frame: PendingFrame) -> None:
-        from scr_localizer.io.images import camera_from_camera_info
-
-        p = self.params
-        stamp_ns = stamp_to_ns(frame.color.header.stamp)
-        age_s = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
-        if age_s > p["max_frame_age_s"]:
-            with self._stats_lock:
-                self.counts["stale"] += 1
-            return
+        """Run the ROS-free processor on one frame; count, file its problems, publish a fix."""
         with self._localizer_lock:
             localizer = self._localizer
-        if localizer is None:
-            return  # the map problem is already reported
+        transforms = _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
+                                    self.params["tf_timeout_s"])
+        now_ns = self.get_clock().now().nanoseconds
+        result = self._processor().process(localizer, frame.color, frame.depth, frame.info,
+                                           now_ns, transforms)
         with self._stats_lock:
-            self.counts["processed"] += 1
-
-        try:
-            camera = camera_from_camera_info(frame.info)
-        except ScrLocalizerError as exc:
-            self._reject("camera_info", WARN, f"CameraInfo on {p['camera_info_topic']}: {exc}")
-            return
-        try:
-            color = image_to_rgb(frame.color)
-        except ScrLocalizerError as exc:
-            self._reject("color", WARN, f"colour image on {p['color_topic']}: {exc}")
-            return
-        if color.shape[:2] != (camera.height, camera.width):
-            self._reject("camera_info", WARN,
-                         f"colour image is {color.shape[1]}x{color.shape[0]} but CameraInfo on "
-                         f"{p['camera_info_topic']} says {camera.width}x{camera.height}; expected "
-                         "the CameraInfo of the colour stream")
-            return
-        self.problems.clear("camera_info", "color")
-        depth = None
-        if frame.depth is not None:
-            try:
-                depth = image_to_depth_m(frame.depth)
-            except ScrLocalizerError as exc:
-                self.problems.set("depth", WARN, f"depth on {p['depth_topic']}: {exc}; "
-                                  "localizing RGB-only meanwhile")
-            else:
-                if depth.shape != color.shape[:2]:
-                    self.problems.set(
-                        "depth", WARN,
-                        f"depth on {p['depth_topic']} is {depth.shape[1]}x{depth.shape[0]} but the "
-                        f"colour image is {color.shape[1]}x{color.shape[0]}; expected depth "
-                        "registered to colour (e.g. aligned_depth_to_color); localizing RGB-only "
-                        "meanwhile")
-                    depth = None
-                else:
-                    self.problems.clear("depth")
-
-        camera_frame = p["camera_frame"] or frame.color.header.frame_id
-        body_frame = p["base_frame"] or camera_frame
-        odom_frame = p["odom_frame"]
-        stamp = Time(nanoseconds=stamp_ns, clock_type=self.get_clock().clock_type)
-        links = [(camera_frame, body_frame)] if body_frame != camera_frame else []
-        if odom_frame:
-            links.append((odom_frame, body_frame))
-        # Cheap check first: are the frames linked at all? The lookups at the image stamp come
-        # after localizing, which gives odometry that much time to arrive.
-        for target, source in links:
-            if not self.tf_buffer.can_transform(target, source, Time()):
-                self._reject("tf", WARN, f"TF missing: no transform {target} <- {source} "
-                             f"(known frames: {self._known_frames()})")
-                return
-
-        try:
-            result = localizer.localize(color, camera, depth)
-        except ScrLocalizerError as exc:
-            self._reject("localize", WARN, f"localization failed: {exc}")
-            return
-        self.problems.clear("localize")
-        inliers = int(result.inlier_count)
-        with self._stats_lock:
-            self._last_inliers = (inliers, float(result.inlier_ratio))
-        if not result.success or inliers < p["min_inliers"]:
-            with self._stats_lock:
+            if result.outcome == STALE:
+                self.counts["stale"] += 1
+            elif result.outcome != NO_MAP:
+                self.counts["processed"] += 1
+            if result.outcome == REJECTED:
+                self.counts["rejected_input"] += 1
+            elif result.outcome == FAILED:
                 self.counts["failed"] += 1
-            reason = getattr(result, "failure_reason", "") or (
-                f"{inliers} inliers < min_inliers {p['min_inliers']}")
-            self.problems.set("inliers", WARN,
-                              f"no fix: {reason} ({inliers} inliers, {result.inlier_ratio:.0%}); "
-                              "is the camera inside the mapped area?")
-            return
-        self.problems.clear("inliers")
+            if result.inliers is not None:
+                self._last_inliers = (result.inliers, result.inlier_ratio)
+        self.problems.apply(result.problems)
+        if result.outcome == LOCALIZED:
+            self._publish_fix(frame, result)
 
-        timeout = Duration(seconds=max(float(p["tf_timeout_s"]), 0.0))
-        looked_up = []
-        try:
-            for target, source in links:
-                looked_up.append(matrix_from_transform(self.tf_buffer.lookup_transform(
-                    target, source, stamp, timeout).transform))
-        except TransformException as exc:
-            target, source = links[len(looked_up)]
-            self._reject("tf", WARN, f"TF missing at the image stamp ({target} <- {source}): "
-                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
-            return
-        self.problems.clear("tf")
-        camera_from_body = looked_up.pop(0) if body_frame != camera_frame else np.eye(4)
-        odom_from_body = looked_up.pop(0) if odom_frame else None
-
-        map_from_camera = np.asarray(result.world_from_camera, dtype=np.float64)
-        map_from_body = map_from_camera @ camera_from_body
-        if odom_frame:
-            map_from_odom = map_from_body @ invert_pose(odom_from_body)
-            transform = transform_stamped(p["map_frame"], odom_frame, stamp_ns, map_from_odom)
+    def _publish_fix(self, frame: PendingFrame, result) -> None:
+        p, out = self.params, result.outputs
+        if out.map_from_odom is not None:
             with self._stats_lock:
-                self._last_map_from_odom = map_from_odom
-        else:
-            transform = transform_stamped(p["map_frame"], body_frame, stamp_ns, map_from_body)
+                self._last_map_from_odom = out.map_from_odom
         if p["publish_tf"]:
-            self.tf_broadcaster.sendTransform(transform)
+            self.tf_broadcaster.sendTransform(transform_stamped(
+                out.parent, out.child, result.stamp_ns, out.parent_from_child))
         published_ns = self.get_clock().now().nanoseconds
-
         pose = PoseWithCovarianceStamped()
         pose.header.stamp = frame.color.header.stamp
         pose.header.frame_id = p["map_frame"]
-        fill_pose(pose.pose.pose, map_from_body)
-        covariance = getattr(result, "covariance", None)
-        if covariance is not None:
-            covariance = transfer_pose_covariance(covariance, map_from_camera, camera_from_body)
-            pose.pose.covariance = [float(v) for v in covariance.reshape(36)]
+        fill_pose(pose.pose.pose, out.map_from_body)
+        if out.body_covariance is not None:
+            pose.pose.covariance = [float(v) for v in out.body_covariance.reshape(36)]
         self.pose_pub.publish(pose)
         with self._stats_lock:
             self.counts["localized"] += 1
             self._fix_times.append(time.monotonic())
-            self._latencies_ms.append((published_ns - stamp_ns) * 1e-6)
-
-    def _known_frames(self) -> str:
-        describe = getattr(self.tf_buffer, "all_frames_as_string", None)
-        text = describe() if describe else ""
-        return text.replace("\n", " ")[:300] or "none"
+            self._latencies_ms.append((published_ns - result.stamp_ns) * 1e-6)
 
     # -- outputs -------------------------------------------------------------------------------
     def _republish(self) -> None:
@@ -471,37 +407,7 @@ class LocalizeNode(Node):
         self.tf_broadcaster.sendTransform(transform_stamped(
             self.params["map_frame"], self.params["odom_frame"], stamp_ns, map_from_odom))
 
-    def _update_input_problems(self, counts: dict, received: dict, new_stale: int) -> None:
-        """Problems only visible over time (nothing arriving, nothing synchronizing)."""
-        p, problems = self.params, self.problems
-        if new_stale > 0:
-            problems.set("stale", WARN, f"dropped {new_stale} frame(s) older than "
-                         f"max_frame_age_s={p['max_frame_age_s']} s (clock mismatch, "
-                         "use_sim_time without /clock, or processing too slow)")
-        else:
-            problems.clear("stale")
-        if not self.enabled:
-            problems.clear("no_images", "no_camera_info", "no_depth", "no_sync")
-            return
-        conditions = {
-            "no_images": (received["color"] == 0, f"no images on {p['color_topic']} yet"),
-            "no_camera_info": (received["color"] > 0 and received["camera_info"] == 0,
-                               f"no CameraInfo received on {p['camera_info_topic']} yet"),
-            "no_depth": (not self.rgb_only and received["color"] > 0 and received["depth"] == 0,
-                         f"no depth received on {p['depth_topic']} yet (set depth_topic to '' "
-                         "for RGB-only)"),
-            "no_sync": (counts["synchronized"] == 0 and received["color"] > 0
-                        and received["camera_info"] > 0 and (self.rgb_only or received["depth"] > 0),
-                        "colour, depth and CameraInfo arrive but never synchronize within "
-                        f"sync_slop_s={p['sync_slop_s']} s; expected equal or close stamps"),
-        }
-        for key, (active, message) in conditions.items():
-            if active:
-                problems.set(key, WARN, message)
-            else:
-                problems.clear(key)
-
-    def diagnostic_status(self) -> DiagnosticStatus:
+    def diagnostic_status(self):
         with self._stats_lock:
             counts, received = dict(self.counts), dict(self.received)
             now = time.monotonic()
@@ -511,20 +417,14 @@ class LocalizeNode(Node):
             inliers, inlier_ratio = self._last_inliers
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
+            input_ages = {key: now - t for key, t in self._last_received.items()}
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
-        self._update_input_problems(counts, received, new_stale)
+        update_input_problems(self.problems, self.params, list(self._subs), self.enabled, counts,
+                              received, new_stale, input_ages)
         problems = self.problems.snapshot()
         if self.enabled and loading and "map" not in problems:
             problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
-        status = DiagnosticStatus()
-        status.name = f"{self.get_name()}: relocalization"
-        status.hardware_id = self.params["color_topic"]
-        level = max((lvl for lvl, _ in problems.values()), default=OK)
-        status.level = bytes([level]) if isinstance(DiagnosticStatus.OK, bytes) else level
-        parts = [] if self.enabled else ["paused (~/enable)"]
-        parts += [message for _, message in problems.values()]
-        status.message = "; ".join(parts) or f"localizing at {rate:.1f} Hz"
         values = {
             "enabled": str(self.enabled).lower(),
             "map": loaded,
@@ -535,10 +435,11 @@ class LocalizeNode(Node):
             "inlier_ratio": f"{inlier_ratio:.3f}",
             **{f"frames_{k}": str(v) for k, v in counts.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},
+            **{f"input_age_s_{k}": f"{v:.2f}" for k, v in sorted(input_ages.items())},
             "problems": ",".join(sorted(problems)),
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        return status
+        return status_message(f"{self.get_name()}: relocalization", self.params["color_topic"],
+                              self.enabled, problems, rate, values)
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()
@@ -578,7 +479,7 @@ def main(args: list[str] | None = None) -> int:
     # imported later, with the map).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     signals = init_rclpy(sys.argv if args is None else args)
-    node, finished = None, True
+    node, finished, status = None, True, 0
     try:
         node = LocalizeNode()
         executor = _make_executor()
@@ -588,6 +489,9 @@ def main(args: list[str] | None = None) -> int:
             executor.spin_once(timeout_sec=0.1)
     except ExternalShutdownException:
         pass
+    except ScrLocalizerError as exc:  # bad parameters at start-up: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
     finally:
         if node is not None:
             if signals.requested:
@@ -597,8 +501,8 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         shutdown_rclpy()
     if not finished:
-        exit_now(0)
-    return 0
+        exit_now(status)
+    return status
 
 
 if __name__ == "__main__":

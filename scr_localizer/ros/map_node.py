@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -20,6 +19,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2, PointField
 
+from scr_localizer import log
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.ros.conversions import ns_to_stamp
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS, declare_parameters
@@ -68,65 +68,38 @@ class MapNode(Node):
         self.cloud_pub = self.create_publisher(PointCloud2, CLOUD_TOPIC, LATCHED)
         self.map_written = ""
 
-    def _frames_with_progress(self, reader, total: int):
-        log = self.get_logger()
-        step = max(1, total // 10)
-        for index, frame in enumerate(reader, start=1):
-            if index == 1 or index % step == 0 or index == total:
-                log.info(f"encoding mapping frames: {index}/{total}")
-            yield frame
-
     def build_map(self) -> tuple[str, int]:
-        """Train and write the map; returns (path, number of points published)."""
-        from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
+        """Train and write the map (the same pipeline as `scr-localizer map`), then publish the
+        mapped points; returns (path, number of points published)."""
+        from scr_localizer.io.bag_reader import BagReadConfig
+        from scr_localizer.pipelines.mapping import MapJob, build_map
 
         p, log = self.params, self.get_logger()
         if not p["bag"]:
             raise ScrLocalizerError("no input bag: set the parameter bag (launch argument bag:=)")
         if not p["map_path"]:
             raise ScrLocalizerError("no output path: set the parameter map_path")
-        config = BagReadConfig(
-            color_topic=p["color_topic"], depth_topic=p["depth_topic"],
-            camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
-            camera_frame=p["camera_frame"] or None)
-        if not Path(p["map_path"]).parent.exists():
-            raise ScrLocalizerError(f"output folder '{Path(p['map_path']).parent}' does not exist")
-        reader = RGBDBagReader(p["bag"], config)
-        has_depth = bool(getattr(reader, "depth_topic", p["depth_topic"]))
-        # Imported only now: torch takes seconds to import, bad input should fail fast.
-        from scr_localizer.mapping.trainer import MapTrainer, preset
-        from scr_localizer.model.map_file import save_map
+        job = MapJob(
+            bag=p["bag"], output=p["map_path"],
+            read=BagReadConfig(
+                color_topic=p["color_topic"], depth_topic=p["depth_topic"],
+                camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
+                camera_frame=p["camera_frame"] or None),
+            preset=p["preset"], prior=p["prior"], device=p["device"],
+            iterations=p["iterations"] or None, overwrite=True, progress=True,
+        )
+        result = build_map(job)
+        self.map_written = str(result.path)
+        # Imported only now: torch takes seconds to import, bad input has failed by here.
         from scr_localizer.model.point_cloud import voxel_downsample
 
-        total = len(reader)
-        prior = "rgbd" if has_depth else "depth-distribution"
-        log.info(f"bag '{p['bag']}': {total} synchronized frames "
-                 f"({'RGB-D' if has_depth else 'RGB-only'}), preset '{p['preset']}', "
-                 f"prior {prior}")
-        overrides = {"iterations": p["iterations"]} if p["iterations"] > 0 else {}
-        mapping_config = preset(p["preset"], device=p["device"], prior=prior, **overrides)
-        trainer = MapTrainer(mapping_config, progress=True)
-        start = time.monotonic()
-        trainer.build_buffer(self._frames_with_progress(reader, total))
-        report = getattr(reader, "report", None)
-        if report is not None:
-            log.info(f"bag reading: {report.summary() if hasattr(report, 'summary') else report}")
-        log.info(f"training {mapping_config.iterations} iterations on "
-                 f"{len(trainer.buffer)} cells ...")
-        trainer.train()
-        scene_map = trainer.scene_map(fixed_frame=p["map_frame"], source=str(p["bag"]))
-        path = save_map(scene_map, p["map_path"])
-        self.map_written = str(path)
-        if hasattr(trainer.stats, "summary"):
-            log.info(trainer.stats.summary(mapping_config))
-        log.info(f"map written to '{path}' after {time.monotonic() - start:.0f} s")
-        xyz, rgb = trainer.point_cloud()
+        xyz, rgb = result.trainer.point_cloud()
         xyz, rgb = voxel_downsample(xyz, rgb, float(p["cloud_voxel_m"]))
         self.cloud_pub.publish(point_cloud_message(
             xyz, rgb, p["map_frame"], self.get_clock().now().nanoseconds))
         log.info(f"published {len(xyz)} map points on {self.cloud_pub.topic_name} "
                  f"(latched, frame '{p['map_frame']}')")
-        return str(path), len(xyz)
+        return str(result.path), len(xyz)
 
     def linger(self, signals: ShutdownSignals) -> None:
         """Keep the latched cloud available for late subscribers (RViz) for keep_alive_s, or
@@ -141,6 +114,7 @@ def main(args: list[str] | None = None) -> int:
     signals = init_rclpy(sys.argv if args is None else args)
     node = None
     status = 0
+    forward = None
     try:
         # Until the map is written a signal aborts the work at once (Interrupted); after that
         # it only ends linger().
@@ -148,6 +122,7 @@ def main(args: list[str] | None = None) -> int:
         if signals.requested:  # arrived during start-up
             raise Interrupted(signals.signum)
         node = MapNode()
+        forward = log.forward_to(node.get_logger())
         node.build_map()
         signals.raising = False
         node.linger(signals)
@@ -160,7 +135,10 @@ def main(args: list[str] | None = None) -> int:
             if node is not None:
                 node.get_logger().warning(f"{interrupted}: mapping interrupted, no map written")
     except ScrLocalizerError as exc:
-        (node.get_logger().error if node else print)(f"error: {exc}")
+        if node is not None:
+            node.get_logger().error(f"error: {exc}")
+        else:  # bad parameters: the node never came up
+            print(f"error: {exc}", file=sys.stderr)
         status = 2
     except Exception as exc:  # noqa: BLE001 - report, then fail with a non-zero status
         message = f"mapping failed: {type(exc).__name__}: {exc}"
@@ -172,6 +150,8 @@ def main(args: list[str] | None = None) -> int:
         status = 1
     finally:
         signals.raising = False
+        if forward is not None:
+            log.remove(forward)
         if node is not None:
             node.destroy_node()
         shutdown_rclpy()

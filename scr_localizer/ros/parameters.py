@@ -24,6 +24,10 @@ class ParameterSpec:
     default: Any  # its Python type (bool, int, float, str) is the parameter's type
     description: str
     read_only: bool = True  # False: may change while the node runs
+    # Numbers: the smallest valid value (None: any); floats must always be finite. Checked at
+    # start-up and on every runtime change alike (parameter_problem).
+    minimum: float | None = None
+    exclusive_minimum: bool = False
 
     @property
     def type_name(self) -> str:
@@ -42,8 +46,10 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("camera_info_topic", LIVE_CAMERA_INFO_TOPIC,
                   "sensor_msgs/CameraInfo of the colour stream"),
     ParameterSpec("sync_slop_s", 0.02, "Largest stamp difference between colour, depth and "
-                  "CameraInfo that still counts as one frame (ApproximateTimeSynchronizer slop)"),
-    ParameterSpec("sync_queue_size", 10, "Messages kept per topic while synchronizing"),
+                  "CameraInfo that still counts as one frame (ApproximateTimeSynchronizer slop)",
+                  minimum=0.0),
+    ParameterSpec("sync_queue_size", 10, "Messages kept per topic while synchronizing",
+                  minimum=1),
     ParameterSpec("map_frame", "map", "Fixed frame of the map (REP-105)"),
     ParameterSpec("odom_frame", "odom", "Odometry frame; map->odom is published. Empty: publish "
                   "map->base_frame (or map->camera frame) directly"),
@@ -53,18 +59,27 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "the colour image's header.frame_id"),
     ParameterSpec("publish_tf", True, "Publish the localization on /tf", read_only=False),
     ParameterSpec("tf_publish_rate_hz", 10.0, "Rate at which the last map->odom is re-published "
-                  "between fixes (0 = only on fixes)"),
+                  "between fixes (0 = only on fixes)", minimum=0.0),
     ParameterSpec("transform_tolerance_s", 0.2, "Re-published map->odom is stamped this far in "
-                  "the future so consumers never starve (as nav2_amcl's transform_tolerance)"),
+                  "the future so consumers never starve (as nav2_amcl's transform_tolerance)",
+                  minimum=0.0),
     ParameterSpec("tf_timeout_s", 0.2, "How long the worker waits for odom->base (and "
-                  "camera->base) at the image stamp before reporting TF missing"),
+                  "camera->base) at the image stamp before reporting TF missing", minimum=0.0),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
-                  "when the worker picks them up are dropped as stale", read_only=False),
+                  "when the worker picks them up are dropped as stale", read_only=False,
+                  minimum=0.0, exclusive_minimum=True),
     # Same gate as LocalizerConfig.min_inliers (calibrated by benchmarks/bench_localization.py),
     # so the live node and `scr-localizer evaluate` accept the same fixes.
     ParameterSpec("min_inliers", 80, "Fixes with fewer RANSAC inliers are rejected (WARN)",
-                  read_only=False),
-    ParameterSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates"),
+                  read_only=False, minimum=0),
+    ParameterSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates", minimum=0.0,
+                  exclusive_minimum=True),
+    # Monotonic receive times, not stamps, so a stalled sim clock or replayed stamps do not
+    # matter. 2 s: 60 frames at 30 Hz, 10 at the 5 Hz the tests publish.
+    ParameterSpec("input_stall_timeout_s", 2.0, "An input (colour, depth or CameraInfo) that "
+                  "delivered nothing new for this long is reported as stalled (WARN on "
+                  "/diagnostics) until its messages return", minimum=0.0,
+                  exclusive_minimum=True),
     ParameterSpec("enabled", True, "Start localizing at once (the ~/enable service toggles it)"),
 )
 
@@ -79,9 +94,12 @@ MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("camera_frame", "", "Camera frame in TF; empty = the CameraInfo's frame_id"),
     ParameterSpec("preset", "cpu", "Mapping preset: cpu (minutes on a laptop), gpu (ACE-like, "
                   "needs CUDA) or tiny (seconds, for smoke tests)"),
-    ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's"),
+    ParameterSpec("prior", "auto", "Depth prior: auto (rgbd with depth, else "
+                  "depth-distribution), rgbd, depth-distribution, depth-distribution-wd or none"),
+    ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's", minimum=0),
     ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
-    ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud"),
+    ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud",
+                  minimum=0.0),
     ParameterSpec("keep_alive_s", 5.0, "After writing the map, keep the latched point cloud "
                   "published this long before exiting (negative: until Ctrl-C)"),
 )
@@ -93,16 +111,46 @@ def defaults(specs) -> dict[str, Any]:
     return {spec.name: spec.default for spec in specs}
 
 
+def parameter_problem(spec: ParameterSpec | None, value) -> str:
+    """'' if `value` is valid for `spec` (finite and in range for numbers), else one line that
+    names the parameter and the range."""
+    from scr_localizer.errors import ScrLocalizerError
+    from scr_localizer.validation import check_number
+
+    if spec is None or isinstance(spec.default, (bool, str)):
+        return ""
+    try:
+        check_number(value, f"parameter {spec.name}", spec.minimum,
+                     low_open=spec.exclusive_minimum, integer=isinstance(spec.default, int))
+    except ScrLocalizerError as exc:
+        return str(exc)
+    return ""
+
+
 def declare_parameters(node, specs) -> dict[str, Any]:
-    """Declare every spec on an rclpy node (typed, described) and return the current values."""
+    """Declare every spec on an rclpy node (typed, described) and return the current values.
+
+    A value of the wrong type or out of range (from -p or a params file) raises a one-line
+    ScrLocalizerError instead of rclpy's traceback."""
     from rcl_interfaces.msg import ParameterDescriptor
+
+    from scr_localizer.errors import ScrLocalizerError
 
     values = {}
     for spec in specs:
         descriptor = ParameterDescriptor(
             name=spec.name, description=spec.description, read_only=spec.read_only
         )
-        values[spec.name] = node.declare_parameter(spec.name, spec.default, descriptor).value
+        try:
+            value = node.declare_parameter(spec.name, spec.default, descriptor).value
+        except Exception as exc:  # rclpy: a value of another type than the declaration's
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise ScrLocalizerError(
+                f"bad parameter {spec.name}: {detail}; expected a {spec.type_name}") from None
+        problem = parameter_problem(spec, value)
+        if problem:
+            raise ScrLocalizerError(problem)
+        values[spec.name] = value
     return values
 
 

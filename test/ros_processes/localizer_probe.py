@@ -8,6 +8,8 @@ prints one JSON line:
   republished: count of map->odom messages stamped in the future (between fixes);
   poses: [{stamp_ns, t_err_m, r_err_deg, cov_diag}] from ~/pose;
   diagnostics: the last status (level, message, values);
+  history (with --history): every status seen, [{stamp_ns, level, message}], stamped by the
+         node's clock, so a test can time when the node's verdict changed.
   parameters: {name: value} read with --get over the node's get_parameters service.
 ROS arguments (`--ros-args -r __ns:=/robot1 -r /tf:=tf`) apply to the probe's own topics; --node
 names the node to watch.
@@ -53,6 +55,9 @@ def main():
     parser.add_argument("--value", default="", help="... and diagnostics value KEY=VALUE")
     parser.add_argument("--set-string", default="", help="NAME=VALUE string parameter to set")
     parser.add_argument("--enable", choices=("true", "false"), default="")
+    parser.add_argument("--history", action="store_true", help="output every status seen")
+    parser.add_argument("--announce", action="store_true",
+                        help="print 'listening' once the first diagnostics arrived")
     parser.add_argument("--node", default="/localize_node", help="fully qualified node name")
     parser.add_argument("--get", default="", help="comma-separated parameters to read first")
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
@@ -61,7 +66,7 @@ def main():
     rclpy.init(args=sys.argv)
     node = rclpy.create_node("localizer_probe")
     out = {"fixes": [], "republished": 0, "poses": [], "diagnostics": None, "set": None,
-           "parameters": None}
+           "history": [], "parameters": None}
     odom_base, truth, map_odom = {}, {}, []
 
     def on_tf(msg):
@@ -83,12 +88,18 @@ def main():
     def on_diagnostics(msg):
         for status in msg.status:
             if status.name.startswith(node_name.rsplit("/", 1)[-1] + ":"):
+                if args.announce and out["diagnostics"] is None:
+                    print("listening", flush=True)
                 out["diagnostics"] = {
                     "level": int.from_bytes(status.level, "little")
                     if isinstance(status.level, bytes) else int(status.level),
                     "message": status.message,
                     "values": {kv.key: kv.value for kv in status.values},
                 }
+                if args.history:
+                    out["history"].append({"stamp_ns": stamp_to_ns(msg.header.stamp),
+                                           "level": out["diagnostics"]["level"],
+                                           "message": status.message})
 
     node.create_subscription(TFMessage, "/tf", on_tf, 100)
     node.create_subscription(PoseStamped, "/ground_truth/pose", on_truth, 100)

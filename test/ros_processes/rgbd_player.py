@@ -49,6 +49,8 @@ def main():
     parser.add_argument("--no-static-tf", action="store_true")
     parser.add_argument("--color-encoding", default="rgb8")
     parser.add_argument("--depth-half-size", action="store_true")
+    parser.add_argument("--camera-info-fx", type=float, default=None,
+                        help="publish this fx in CameraInfo K and P (e.g. nan)")
     parser.add_argument("--sim-time", action="store_true",
                         help="publish /clock from t=1000 s and stamp everything with it")
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
@@ -114,6 +116,8 @@ def main():
         info.p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
         info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
         info.d = [0.0] * 5
+        if args.camera_info_fx is not None:
+            info.k[0] = info.p[0] = args.camera_info_fx
         color_pub.publish(color)
         depth_pub.publish(depth)
         if not args.no_camera_info:

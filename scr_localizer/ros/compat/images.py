@@ -11,7 +11,12 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.frames import sanitize_depth
-from scr_localizer.io.images import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_image
+from scr_localizer.io.image_messages import (
+    check_color_encoding,
+    check_depth_encoding,
+    depth_m_from_message,
+    rgb_from_message,
+)
 
 # Why cv_bridge is not used ("" when it is): not installed (ROS 2 from PyPI), or installed but
 # broken, typically built against the distro's numpy 1.x and imported under numpy 2 from a venv
@@ -35,12 +40,9 @@ HAVE_CV_BRIDGE = _BRIDGE is not None
 
 
 def image_to_rgb(msg) -> np.ndarray:
-    if msg.encoding not in COLOR_ENCODINGS:
-        raise ScrLocalizerError(
-            f"unsupported colour encoding '{msg.encoding}'; expected one of "
-            f"{', '.join(COLOR_ENCODINGS)}")
     if _BRIDGE is None:
-        return _decode(msg)
+        return rgb_from_message(msg)
+    check_color_encoding(msg)
     try:  # pragma: no cover - only on a full ROS 2 install
         return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
     except CvBridgeError as exc:  # pragma: no cover
@@ -49,18 +51,10 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 def image_to_depth_m(msg) -> np.ndarray:
-    if msg.encoding not in DEPTH_ENCODINGS:
-        raise ScrLocalizerError(
-            f"unsupported depth encoding '{msg.encoding}'; expected one of "
-            f"{', '.join(DEPTH_ENCODINGS)} (REP-118)")
     if _BRIDGE is None:
-        return sanitize_depth(_decode(msg))
+        return depth_m_from_message(msg)
+    check_depth_encoding(msg)
     depth = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")  # pragma: no cover
     if depth.dtype == np.uint16:  # pragma: no cover
         return sanitize_depth(depth.astype(np.float32) * 0.001)
     return sanitize_depth(depth)  # pragma: no cover
-
-
-def _decode(msg) -> np.ndarray:
-    return decode_image(msg.encoding, msg.height, msg.width, msg.step, msg.data,
-                        is_bigendian=msg.is_bigendian)

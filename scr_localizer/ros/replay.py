@@ -13,7 +13,6 @@ import importlib
 import os
 import random
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -22,15 +21,25 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.geometry.tf_tree import TfTree
-from scr_localizer.geometry.transforms import pose_from_translation_quaternion
+from scr_localizer.evaluation.metrics import summarize
+from scr_localizer.evaluation.online import frame_records, online_extras
+from scr_localizer.evaluation.query_bag import (
+    IMAGE_TYPES,
+    QueryBag,
+    check_frames,
+    node_input_topics,
+    read_query_bag,
+)
+from scr_localizer.io.bag_files import open_bag
+from scr_localizer.io.cdr import header_stamp_ns
+from scr_localizer.log import get_logger
+from scr_localizer.ros.recorder import PoseRecorder
 
-NODE_NAME = "localize_node"
-DEFAULT_COLOR_TOPIC = "/camera/camera/color/image_raw"
-IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+NODE_NAME = defaults.LOCALIZE_NODE_NAME
+
+LOG = get_logger(__name__)
 
 
 # Fast DDS defaults lose most 640x480 images between two processes on a busy machine: the
@@ -97,9 +106,9 @@ class ReplayConfig:
     ROS_DOMAIN_ID when set, else a random free-ish one so runs don't see each other."""
 
     rate: float = 1.0
-    color_topic: str = DEFAULT_COLOR_TOPIC
-    ground_truth_topic: str = "/ground_truth/pose"
-    odom_frame: str = "odom"
+    color_topic: str = defaults.COLOR_TOPIC
+    ground_truth_topic: str = defaults.GROUND_TRUTH_TOPIC
+    odom_frame: str = defaults.ODOM_FRAME
     node_parameters: dict = field(default_factory=dict)  # extra `-p name:=value` for the node
     domain_id: int | None = None
     startup_timeout_s: float = 120.0
@@ -113,140 +122,10 @@ class ReplayConfig:
 
 
 @dataclass
-class BagSummary:
-    """What replay needs to know before playing: ground truth, TF and the colour stamps."""
-
-    topics: dict[str, str]  # topic -> msgtype
-    truth: dict[int, np.ndarray]  # stamp_ns -> map_from_camera (colour optical frame)
-    truth_frame: str | None
-    image_stamps_ns: list[int]
-    camera_frame: str
-    tf: TfTree
-    static_transforms_raw: list[bytes]
-    start_ns: int
-    end_ns: int
-
-
-@dataclass
 class ReplayResult:
     records: list
     summary: dict
     node_log: Path
-
-
-def _open_reader(path: Path):
-    from rosbags.highlevel import AnyReader
-
-    if not path.exists():
-        raise ScrLocalizerError(f"query bag '{path}' not found; expected a rosbag2 folder")
-    bag = path.parent if path.is_file() and (path.parent / "metadata.yaml").exists() else path
-    try:
-        reader = AnyReader([bag])
-        reader.open()
-    except Exception as exc:  # rosbags raises several unrelated types for unreadable bags
-        raise ScrLocalizerError(
-            f"cannot read bag '{path}': {exc}; expected a ROS 2 bag folder (mcap or sqlite3)"
-        ) from exc
-    if not reader.is2:
-        reader.close()
-        raise ScrLocalizerError(f"bag '{path}' is a ROS 1 bag; replay needs a ROS 2 bag")
-    return reader
-
-
-def _header_stamp_ns(raw: bytes) -> int:
-    """header.stamp of a CDR message whose first field is std_msgs/Header."""
-    endian = "<" if raw[1] == 1 else ">"
-    sec, nanosec = struct.unpack_from(f"{endian}iI", raw, 4)
-    return sec * 1_000_000_000 + nanosec
-
-
-def _matrix(translation, rotation) -> np.ndarray:
-    return pose_from_translation_quaternion(
-        [translation.x, translation.y, translation.z], [rotation.x, rotation.y, rotation.z,
-                                                          rotation.w])
-
-
-def read_bag_summary(path, config: ReplayConfig) -> BagSummary:
-    path = Path(path)
-    reader = _open_reader(path)
-    try:
-        topics = {c.topic: c.msgtype for c in reader.connections}
-        if config.color_topic not in topics:
-            images = sorted(t for t, m in topics.items() if m in IMAGE_TYPES)
-            raise ScrLocalizerError(
-                f"bag '{path}' has no colour topic '{config.color_topic}'; image topics in the "
-                f"bag: {', '.join(images) or 'none'}"
-            )
-        small = [c for c in reader.connections
-                 if c.topic in ("/tf", "/tf_static", config.ground_truth_topic)]
-        tf, static_raw, truth, truth_frames = TfTree(cache_time_s=None), [], {}, set()
-        for connection, _, raw in reader.messages(connections=small):
-            msg = reader.deserialize(raw, connection.msgtype)
-            if connection.topic == config.ground_truth_topic:
-                stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-                truth[stamp] = _matrix(msg.pose.position, msg.pose.orientation)
-                truth_frames.add(msg.header.frame_id.lstrip("/"))
-                continue
-            static = connection.topic == "/tf_static"
-            if static:
-                static_raw.append(bytes(raw))
-            for t in msg.transforms:
-                tf.add_transform(
-                    t.header.frame_id, t.child_frame_id,
-                    t.header.stamp.sec * 1_000_000_000 + t.header.stamp.nanosec,
-                    _matrix(t.transform.translation, t.transform.rotation), static=static,
-                )
-        color = [c for c in reader.connections if c.topic == config.color_topic]
-        stamps, camera_frame = [], ""
-        for connection, _, raw in reader.messages(connections=color):
-            stamps.append(_header_stamp_ns(raw))
-            if not camera_frame:
-                camera_frame = reader.deserialize(raw, connection.msgtype).header.frame_id
-        start_ns, end_ns = reader.start_time, reader.end_time
-    finally:
-        reader.close()
-    if not stamps:
-        raise ScrLocalizerError(f"bag '{path}' has no messages on '{config.color_topic}'")
-    if len(truth_frames) > 1:
-        raise ScrLocalizerError(
-            f"ground truth on '{config.ground_truth_topic}' uses several frames "
-            f"({', '.join(sorted(truth_frames))}); expected one fixed frame"
-        )
-    return BagSummary(
-        topics=topics, truth=truth, truth_frame=next(iter(truth_frames), None),
-        image_stamps_ns=sorted(stamps), camera_frame=camera_frame.lstrip("/"), tf=tf,
-        static_transforms_raw=static_raw, start_ns=start_ns, end_ns=end_ns,
-    )
-
-
-def check_frames(map_frame: str, bag: BagSummary, map_path, bag_path) -> None:
-    """A map and a bag must agree on the fixed frame, or every number would be meaningless."""
-    if bag.truth_frame is not None and bag.truth_frame != map_frame:
-        raise ScrLocalizerError(
-            f"map '{map_path}' is in frame '{map_frame}' but the ground truth of bag '{bag_path}' "
-            f"is in frame '{bag.truth_frame}'; expected the same fixed frame (map the room from "
-            "a bag recorded in that frame, or convert the query bag with a matching fixed frame)"
-        )
-    for parent, child, _static, _count in bag.tf.edges():
-        if map_frame in (parent, child):
-            raise ScrLocalizerError(
-                f"bag '{bag_path}' already has the map frame '{map_frame}' on /tf "
-                f"({parent} -> {child}); expected a query bag whose TF starts at odometry (the "
-                "localizer publishes map -> odom itself)"
-            )
-
-
-def _input_topics(bag: BagSummary, color_topic: str) -> dict[str, str]:
-    """The node's depth and CameraInfo topics as this bag names them ("" depth: RGB-only)."""
-    namespace = color_topic.rsplit("/", 1)[0]
-    infos = [t for t, m in bag.topics.items() if m == "sensor_msgs/msg/CameraInfo"]
-    info = f"{namespace}/camera_info"
-    depths = sorted((t for t, m in bag.topics.items() if m == "sensor_msgs/msg/Image"
-                     and "depth" in t), key=lambda t: ("aligned" not in t, t))
-    topics = {"depth_topic": depths[0] if depths else ""}
-    if info in infos:
-        topics["camera_info_topic"] = info
-    return topics
 
 
 def _pick_domain_id(config: ReplayConfig) -> tuple[int, bool]:
@@ -276,7 +155,7 @@ def _parameter_text(value) -> str:
 class _Player:
     """Publishes bag messages (raw CDR, no re-serialization) and /clock on one node."""
 
-    def __init__(self, node, bag: BagSummary, config: ReplayConfig):
+    def __init__(self, node, bag: QueryBag, config: ReplayConfig):
         from rclpy.qos import (
             DurabilityPolicy,
             QoSProfile,
@@ -364,12 +243,10 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
            progress=None) -> ReplayResult:
     """Run the node on the bag over DDS; return FrameRecords and the summary (evaluate's keys
     plus frames_dropped, sustained_rate_hz). `progress(text)` gets one-line status updates."""
-    from scr_localizer.evaluation.metrics import summarize
-    from scr_localizer.evaluation.recorder import PoseRecorder, frame_records, online_extras
     from scr_localizer.model.map_file import load_map
 
     config = config or ReplayConfig()
-    say = progress or (lambda text: None)
+    say = progress or LOG.info
     if not config.rate > 0:
         raise ScrLocalizerError(f"--rate must be positive, got {config.rate}")
     map_path, bag_path = Path(map_path), Path(bag_path)
@@ -377,8 +254,8 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
         raise ScrLocalizerError(
             f"map file '{map_path}' not found; expected a map written by the mapping step")
     map_frame = load_map(map_path, check_encoder=False).fixed_frame
-    bag = read_bag_summary(bag_path, config)
-    check_frames(map_frame, bag, map_path, bag_path)
+    bag = read_query_bag(bag_path, config.color_topic, config.ground_truth_topic)
+    check_frames(map_frame, bag, map_path)
     odom_frame = config.odom_frame if config.odom_frame in bag.tf.frames() else ""
     parameters = {
         "map_path": str(map_path.resolve()),
@@ -392,7 +269,7 @@ def replay(map_path, bag_path, config: ReplayConfig | None = None,
         "diagnostics_period_s": max(0.05, 0.5 * config.rate),
         **config.node_parameters,
     }
-    for name, topic in _input_topics(bag, config.color_topic).items():
+    for name, topic in node_input_topics(bag, config.color_topic).items():
         parameters.setdefault(name, topic)
     domain_id, own_domain = _pick_domain_id(config)
     env = dict(os.environ)
@@ -522,10 +399,10 @@ def _wait_for_node(child, player_node, recorder, config, pose_topic, node_log, p
     )
 
 
-def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, child,
+def _play(bag_path, bag: QueryBag, player: _Player, config: ReplayConfig, child,
           node_log) -> tuple[dict[int, float], float]:
     """Publish every message at start + (t - t0) / rate; /clock at least every 25 ms."""
-    reader = _open_reader(Path(bag_path))
+    reader = open_bag(Path(bag_path))
     publish_wall: dict[int, float] = {}
     try:
         connections = [c for c in reader.connections if c.topic in player.publishers]
@@ -547,7 +424,7 @@ def _play(bag_path, bag: BagSummary, player: _Player, config: ReplayConfig, chil
             player.publish_clock(stamp_ns)
             player.publishers[connection.topic].publish(bytes(raw))
             if connection.topic == config.color_topic:
-                publish_wall[_header_stamp_ns(raw)] = time.monotonic()
+                publish_wall[header_stamp_ns(raw)] = time.monotonic()
             if index % 50 == 0:
                 _check_alive(child, node_log)
     finally:

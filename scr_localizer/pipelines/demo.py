@@ -122,13 +122,11 @@ def accuracy_table(summary: dict) -> str:
 
 def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = print) -> DemoResult:
     """Scene -> map -> live replay -> report, in config.out_dir (bags, map.scrmap, report/)."""
-    from scr_localizer.cli.demo_scene import make_scene
     from scr_localizer.evaluation.metrics import write_json
-    from scr_localizer.evaluation.replay import ReplayConfig, replay
     from scr_localizer.evaluation.report import write_report
-    from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
-    from scr_localizer.mapping.trainer import MapTrainer, preset
-    from scr_localizer.model.map_file import save_map
+    from scr_localizer.pipelines.demo_scene import make_scene
+    from scr_localizer.pipelines.mapping import MapJob, build_map
+    from scr_localizer.ros.replay import ReplayConfig, replay
 
     out_dir = Path(config.out_dir)
     try:
@@ -149,23 +147,17 @@ def run_demo(config: DemoConfig = DemoConfig(), say: Callable[[str], None] = pri
     map_path = out_dir / "map.scrmap"
     with clock.stage(f"mapping: preset {config.mapping_preset} "
                      f"{config.mapping_overrides or ''}".rstrip()):
-        reader = RGBDBagReader(mapping_bag, BagReadConfig())
-        mapping_config = preset(config.mapping_preset, device="cpu", prior="rgbd",
-                                seed=config.seed, **config.mapping_overrides)
-        trainer = MapTrainer(mapping_config, progress=False)
-        trainer.build_buffer(reader)
-        clock.line(f"mapping: encoded the frames into {len(trainer.buffer)} training cells; "
-                   "training the head")
-        trainer.train()
-        save_map(trainer.scene_map(fixed_frame="map", source="built-in demo room"), map_path)
-        clock.line(f"mapping: {trainer.stats.summary(mapping_config)}")
-        if not trainer.stats.inlier_share >= 0.3:
+        mapped = build_map(MapJob(
+            bag=mapping_bag, output=map_path, preset=config.mapping_preset, prior="rgbd",
+            device="cpu", seed=config.seed, mapping_overrides=dict(config.mapping_overrides),
+            overwrite=True, source="built-in demo room", progress=False))
+        stats, mapping_config = mapped.trainer.stats, mapped.trainer.config
+        clock.line(f"mapping: {stats.summary(mapping_config)}")
+        if not stats.inlier_share >= 0.3:
             clock.line("mapping: WARNING: under 30 % of training cells reproject within "
                        f"{mapping_config.inlier_threshold_px:g} px after "
-                       f"{trainer.stats.iterations} iterations: expect few fixes (too few "
+                       f"{stats.iterations} iterations: expect few fixes (too few "
                        "iterations on a busy machine, or a scene the head cannot fit)")
-        clock.line(f"mapping: map written to '{map_path}' "
-                   f"({map_path.stat().st_size / 1e6:.1f} MB)")
 
     replay_config = ReplayConfig(rate=config.replay_rate,
                                  node_parameters=dict(config.node_parameters),

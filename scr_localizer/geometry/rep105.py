@@ -1,0 +1,67 @@
+"""REP-105 output maths of a relocalizer: from the camera's pose in the map to the transform it
+publishes (map -> odom when odometry exists, else map -> body) and the body pose's covariance.
+Kept apart from any node, as nav2_amcl keeps its map->odom maths, so it can be unit-tested."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scr_localizer.geometry.transforms import invert_pose
+
+
+def skew(v) -> np.ndarray:
+    """3-vector to its cross-product matrix."""
+    x, y, z = (float(c) for c in v)
+    return np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
+
+
+def transfer_pose_covariance(covariance_map: np.ndarray, map_from_camera: np.ndarray,
+                             camera_from_body: np.ndarray) -> np.ndarray:
+    """Covariance of the body pose given the camera pose covariance (both 6x6, x y z roll pitch
+    yaw, perturbations expressed in the map frame as PoseWithCovariance expects).
+
+    A small map-frame rotation dθ of the rigid camera+body assembly moves the body origin by
+    dθ × lever, where lever = body origin minus camera origin in the map frame; rotation
+    uncertainty is the same for both frames.
+    """
+    covariance_map = np.asarray(covariance_map, dtype=np.float64).reshape(6, 6)
+    lever = map_from_camera[:3, :3] @ camera_from_body[:3, 3]
+    jacobian = np.eye(6)
+    jacobian[:3, 3:] = -skew(lever)
+    return jacobian @ covariance_map @ jacobian.T
+
+
+@dataclass(frozen=True)
+class MapOutputs:
+    """What one fix publishes: `parent_from_child` on TF (map -> odom, or map -> body without
+    odometry) and the body's pose in the map with its covariance (None when unknown)."""
+
+    parent: str
+    child: str
+    parent_from_child: np.ndarray
+    map_from_body: np.ndarray
+    map_from_odom: np.ndarray | None
+    body_covariance: np.ndarray | None
+
+
+def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
+                        map_from_camera: np.ndarray, camera_from_body: np.ndarray,
+                        odom_from_body: np.ndarray | None,
+                        camera_covariance: np.ndarray | None = None) -> MapOutputs:
+    """map_from_body = map_from_camera · camera_from_body; with odometry (odom_frame set),
+    map_from_odom = map_from_body · odom_from_body⁻¹, so that map -> odom -> body reproduces the
+    fix at the image stamp (REP-105: the localizer never publishes the body itself)."""
+    map_from_camera = np.asarray(map_from_camera, dtype=np.float64)
+    map_from_body = map_from_camera @ camera_from_body
+    covariance = None
+    if camera_covariance is not None:
+        covariance = transfer_pose_covariance(camera_covariance, map_from_camera, camera_from_body)
+    if odom_frame:
+        if odom_from_body is None:
+            raise ValueError(f"odom frame '{odom_frame}' given without odom_from_body")
+        map_from_odom = map_from_body @ invert_pose(odom_from_body)
+        return MapOutputs(map_frame, odom_frame, map_from_odom, map_from_body, map_from_odom,
+                          covariance)
+    return MapOutputs(map_frame, body_frame, map_from_body, map_from_body, None, covariance)

@@ -1,0 +1,136 @@
+"""What decides the map that comes out: the mapping config, its presets and the depth priors.
+
+Torch-free, so the CLI and the nodes can list and validate choices without importing the
+network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.model.preprocess import DEFAULT_IMAGE_HEIGHT
+from scr_localizer.validation import check_number
+
+PRIORS = ("rgbd", "depth-distribution", "depth-distribution-wd", "none")
+# The rule for a prior without data: mapping with the rgbd prior stops before training when
+# fewer than this share of the sampled cells have a valid measured depth (all-zero or all-NaN
+# depth streams give 0 %; 4 redkitchen Kinect frames gave 76 %). Training on would leave the
+# prior silently off: RGB-only mapping under the wrong name.
+MIN_RGBD_DEPTH_SHARE = 0.01
+# What a user may ask for: "auto" is rgbd when the frames have depth, else depth-distribution.
+PRIOR_CHOICES = ("auto", *PRIORS)
+
+
+def resolve_prior(requested: str, has_depth: bool) -> str:
+    """The prior to train with, or a one-line error when the request cannot work."""
+    if requested not in PRIOR_CHOICES:
+        raise ScrLocalizerError(
+            f"unknown prior '{requested}'; expected one of {', '.join(PRIOR_CHOICES)}")
+    if requested == "auto":
+        return "rgbd" if has_depth else "depth-distribution"
+    if requested == "rgbd" and not has_depth:
+        raise ScrLocalizerError(
+            "prior rgbd needs depth but the bag is read without depth; use the prior "
+            "depth-distribution or none, or give the depth topic")
+    return requested
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """Everything that decides what map comes out (stored in the map file)."""
+
+    preset: str = "cpu"
+    iterations: int = 4000
+    batch_size: int = 5120
+    cells_per_frame: int = 1024
+    augmentations_per_frame: int = 1  # encoder passes per mapping frame, each augmented anew
+    max_buffer_cells: int = 8_000_000
+    lr_min: float = 5e-4
+    lr_max: float = 5e-3
+    lr_warmup_share: float = 0.1
+    lr_end_factor: float = 0.01  # the last iterations run at lr_min * this
+    time_budget_s: float = 0.0  # > 0: training ends by then, schedules follow elapsed time
+    weight_decay: float = 0.01
+    clamp_start_px: float = 50.0  # tanh clamp of the reprojection error, shrinking ...
+    clamp_end_px: float = 1.0  # ... to this by the end of training
+    hard_clamp_px: float = 1000.0  # beyond this a prediction counts as invalid
+    min_depth_m: float = 0.1
+    max_depth_m: float = 1000.0
+    invalid_target_depth_m: float = 1.73  # invalid predictions are pulled to this depth ...
+    # ... or to the measured depth where there is one.
+    prior: str = "rgbd"
+    prior_weight: float = 1.0
+    rgbd_bandwidth_m: float = 0.1
+    distribution_mean_m: float = 1.73
+    distribution_bandwidth_m: float = 0.6
+    cells_with_depth_only: bool = False  # RGB-D: sample only cells with a valid measured depth
+    augment: bool = True
+    aug_scale_min: float = 2.0 / 3.0
+    aug_scale_max: float = 1.5
+    aug_rotation_deg: float = 15.0
+    aug_brightness: float = 0.1
+    aug_contrast: float = 0.1
+    image_height: int = DEFAULT_IMAGE_HEIGHT
+    head_width: int = 512
+    head_hidden_layers: int = 3
+    encoder: str = "xfeat"
+    seed: int = 0
+    device: str = "auto"
+    mixed_precision: bool = True  # CUDA only; the CPU path always runs in float32
+    inlier_threshold_px: float = 10.0  # for progress and statistics only
+    max_frames: int = 0  # 0 = all; otherwise evenly subsample to this many
+
+    def __post_init__(self):
+        if self.prior not in PRIORS:
+            raise ScrLocalizerError(f"unknown prior '{self.prior}'; expected one of {', '.join(PRIORS)}")
+        if self.iterations <= 0 or self.batch_size <= 0 or self.cells_per_frame <= 0:
+            raise ScrLocalizerError("iterations, batch_size and cells_per_frame must be positive")
+        for name, value in asdict(self).items():
+            if isinstance(value, float):
+                check_number(value, f"mapping config {name}")
+        check_number(self.seed, "mapping seed (--seed)", 0, 2**32 - 1, integer=True)
+        check_number(self.max_frames, "mapping max_frames", 0, integer=True, hint="0 = all")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def head_config(self, input_dim: int):
+        from scr_localizer.model.head import HeadConfig
+
+        return HeadConfig(
+            input_dim=input_dim, width=self.head_width, hidden_layers=self.head_hidden_layers
+        )
+
+
+_PRESETS = {
+    # 500 frames in <10 min on 2 cores: a 256-wide head (3.6x cheaper per step than 512) with
+    # small batches gets ~10x more steps, which beat the wide head at equal time on redkitchen;
+    # training stops after 400 s (schedules follow time then) or 16000 iterations. Augmentation
+    # pays once there are enough steps (redkitchen, 16000 vs 8000 steps without it, RGB-D
+    # queries within 10 cm/5°: revisit split 79 vs 56 %, interleaved 98 vs 97 %); with half the
+    # steps (a busy machine) it cost accuracy on the interleaved split (77 vs 86 % at 5 cm/5°).
+    "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
+                augmentations_per_frame=1, head_width=256, time_budget_s=400.0, augment=True),
+    # Close to ACE's scale: 25k iterations, batch 5120, ~8M cell buffer.
+    "gpu": dict(
+        iterations=25000, batch_size=5120, cells_per_frame=1024, augmentations_per_frame=8,
+        max_buffer_cells=8_000_000,
+    ),
+    # Tens of seconds on a CPU: the test fixture's small real map (a few dozen frames).
+    "small": dict(iterations=400, batch_size=2048, cells_per_frame=1024, head_width=256,
+                  head_hidden_layers=3),
+    # Seconds, for tests and smoke runs.
+    "tiny": dict(iterations=150, batch_size=1024, cells_per_frame=512, head_width=128,
+                 head_hidden_layers=2),
+}
+
+
+def preset(name: str, **overrides) -> MappingConfig:
+    if name not in _PRESETS:
+        raise ScrLocalizerError(f"unknown preset '{name}'; expected one of {', '.join(_PRESETS)}")
+    return replace(MappingConfig(), preset=name, **{**_PRESETS[name], **overrides})
+
+
+def preset_names() -> list[str]:
+    return list(_PRESETS)

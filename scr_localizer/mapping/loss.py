@@ -1,0 +1,94 @@
+"""The mapping loss and its schedules: ACE-style reprojection error with a shrinking tanh clamp,
+the depth priors of *Scene Coordinate Reconstruction Priors* (ICCV 2025: Laplace NLL around the
+measured depth with RGB-D, around a typical indoor depth without, or its Wasserstein variant),
+and the one-cycle learning rate."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from scr_localizer.mapping.buffer import CellBuffer
+from scr_localizer.mapping.config import MappingConfig
+
+
+def camera_points(scene: torch.Tensor, frame: torch.Tensor, buffer: CellBuffer) -> torch.Tensor:
+    """Centred scene coordinates into each cell's camera frame."""
+    pose = buffer.camera_from_centred[frame]
+    return torch.einsum("nij,nj->ni", pose[:, :, :3], scene) + pose[:, :, 3]
+
+def reprojection(points: torch.Tensor, frame: torch.Tensor, pixels: torch.Tensor,
+                 buffer: CellBuffer, min_depth_m: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(pixel error, camera depth) of camera-frame points against their cells' pixels."""
+    k = buffer.intrinsics[frame]
+    z = points[:, 2]
+    safe_z = torch.where(z > min_depth_m, z, torch.ones_like(z))
+    projected = points[:, :2] / safe_z[:, None] * k[:, :2] + k[:, 2:]
+    error = torch.linalg.vector_norm(projected - pixels, dim=1)
+    return error, z
+
+def mapping_loss(scene: torch.Tensor, batch: dict, buffer: CellBuffer, config: MappingConfig,
+                 clamp_px: float) -> tuple[torch.Tensor, dict]:
+    """Mean per-cell loss of a batch: the tanh-clamped reprojection error for valid predictions,
+    an L1 pull towards the pixel's ray for invalid ones, plus the configured depth prior."""
+    frame = batch["frame"]
+    points = camera_points(scene, frame, buffer)
+    error, z = reprojection(points, frame, batch["pixels"], buffer, config.min_depth_m)
+    valid = ((z > config.min_depth_m) & (z < config.max_depth_m)
+             & (error < config.hard_clamp_px))
+    robust = clamp_px * torch.tanh(error / clamp_px)
+    depth = batch["depth"]
+    has_depth = depth > 0
+    # Invalid predictions (behind the camera, absurdly far off) get an L1 pull in 3D
+    # towards the pixel's ray at the measured depth (or a typical depth).
+    target_depth = torch.where(has_depth, depth, torch.full_like(depth, config.invalid_target_depth_m))
+    k = buffer.intrinsics[frame]
+    target = torch.cat([(batch["pixels"] - k[:, 2:]) / k[:, :2] * target_depth[:, None],
+                        target_depth[:, None]], dim=1)
+    pull = (points - target).abs().sum(dim=1)
+    per_cell = torch.where(valid, robust, pull)
+    if config.prior == "rgbd":
+        prior = torch.where(has_depth, (z - depth).abs() / config.rgbd_bandwidth_m,
+                            torch.zeros_like(z))
+        per_cell = per_cell + config.prior_weight * prior
+    elif config.prior == "depth-distribution":
+        prior = (z - config.distribution_mean_m).abs() / config.distribution_bandwidth_m
+        per_cell = per_cell + config.prior_weight * prior
+    elif config.prior == "depth-distribution-wd":
+        # 1-Wasserstein distance between the batch's depths and the Laplace distribution:
+        # sorted depths against the Laplace quantiles at the same ranks.
+        n = z.shape[0]
+        q = (torch.arange(n, device=z.device, dtype=z.dtype) + 0.5) / n - 0.5
+        quantiles = config.distribution_mean_m - config.distribution_bandwidth_m * torch.sign(
+            q) * torch.log1p(-2 * q.abs())
+        sorted_z, order = torch.sort(z)
+        prior = torch.empty_like(z)
+        prior[order] = (sorted_z - quantiles).abs() / config.distribution_bandwidth_m
+        per_cell = per_cell + config.prior_weight * prior
+    info = {"error": error, "valid": valid}
+    return per_cell.mean(), info
+
+def clamp_at(config: MappingConfig, progress: float) -> float:
+    """Quarter-circle schedule over training progress in [0, 1]: the clamp stays wide early
+    and tightens late."""
+    progress = min(1.0, max(0.0, progress))
+    return config.clamp_end_px + (config.clamp_start_px - config.clamp_end_px) * math.sqrt(
+        max(0.0, 1.0 - progress**2))
+
+def lr_at(config: MappingConfig, progress: float) -> float:
+    """One cycle: cosine warm-up lr_min → lr_max, then cosine decay to lr_min * end factor."""
+    warmup = config.lr_warmup_share
+    if progress < warmup:
+        t = progress / warmup
+        return config.lr_min + (config.lr_max - config.lr_min) * (1 - math.cos(math.pi * t)) / 2
+    t = min(1.0, (progress - warmup) / max(1e-9, 1.0 - warmup))
+    end = config.lr_min * config.lr_end_factor
+    return end + (config.lr_max - end) * (1 + math.cos(math.pi * t)) / 2
+
+def training_progress(config: MappingConfig, iteration: int, elapsed_s: float) -> float:
+    """Share of training done: by iterations, or by time when a time budget binds."""
+    progress = iteration / config.iterations
+    if config.time_budget_s > 0:
+        progress = max(progress, elapsed_s / config.time_budget_s)
+    return min(1.0, progress)

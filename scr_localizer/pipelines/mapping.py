@@ -1,0 +1,128 @@
+"""Build a map from a mapping bag: the one orchestration of read -> encode -> train -> write, run
+by `scr-localizer map`, the mapping node and the demo."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.atomic import check_writable
+from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
+from scr_localizer.log import get_logger, interactive
+from scr_localizer.mapping.config import PRIOR_CHOICES, preset, preset_names, resolve_prior
+from scr_localizer.validation import check_number
+
+LOG = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class MapJob:
+    """Where the frames come from, where the map goes and how hard to train.
+
+    `prior` is one of mapping.config.PRIOR_CHOICES ("auto": rgbd with depth, else
+    depth-distribution); `iterations` None keeps the preset's; `mapping_overrides` are further
+    MappingConfig fields (e.g. time_budget_s). `source` is recorded in the map (default: the
+    bag's name).
+    """
+
+    bag: str | Path
+    output: str | Path
+    read: BagReadConfig = field(default_factory=BagReadConfig)
+    preset: str = "cpu"
+    prior: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    iterations: int | None = None
+    mapping_overrides: dict = field(default_factory=dict)
+    overwrite: bool = False
+    ply: str | Path | None = None
+    source: str = ""
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.preset not in preset_names():
+            raise ScrLocalizerError(
+                f"unknown preset '{self.preset}'; expected one of {', '.join(preset_names())}")
+        if self.prior not in PRIOR_CHOICES:
+            raise ScrLocalizerError(
+                f"unknown prior '{self.prior}'; expected one of {', '.join(PRIOR_CHOICES)}")
+        if self.iterations is not None:
+            check_number(self.iterations, "iterations", 1, integer=True)
+
+
+@dataclass
+class MapResult:
+    path: Path
+    scene_map: object  # model.map_file.SceneMap
+    trainer: object  # mapping.trainer.MapTrainer: stats, point_cloud()
+    prior: str
+    has_depth: bool
+    frames: int
+    read_summary: str
+    seconds: float
+
+
+def check_outputs(job: MapJob) -> None:
+    """Fail before any work when the outputs cannot be written."""
+    output = Path(job.output)
+    if output.is_file() and not job.overwrite:
+        raise ScrLocalizerError(f"'{output}' exists; pass --overwrite to replace it")
+    check_writable(output, "map")
+    if job.ply:
+        check_writable(job.ply, "PLY output")
+
+
+def _logged_frames(reader, total: int):
+    """Frames with a log line every 10 % (where no progress bar is shown)."""
+    step = max(1, total // 10)
+    for index, frame in enumerate(reader, start=1):
+        if index == 1 or index % step == 0 or index == total:
+            LOG.info(f"encoding mapping frames: {index}/{total}")
+        yield frame
+
+
+def build_map(job: MapJob) -> MapResult:
+    """Read the bag (every check a user can act on happens first, before torch is imported),
+    encode the frames, train the head, write the map atomically and, if asked, the PLY."""
+    check_outputs(job)
+    reader = RGBDBagReader(job.bag, job.read)
+    has_depth = bool(reader.depth_topic)
+
+    # Imported only now: torch takes seconds to import, and bad input has failed by here.
+    from scr_localizer.mapping.trainer import MapTrainer
+    from scr_localizer.model.map_file import estimated_map_bytes, save_map
+
+    prior = resolve_prior(job.prior, has_depth)
+    overrides = dict(job.mapping_overrides)
+    if job.iterations is not None:
+        overrides["iterations"] = job.iterations
+    config = preset(job.preset, device=job.device, prior=prior, seed=job.seed, **overrides)
+    total = len(reader)
+    LOG.info(f"mapping '{job.bag}': {total} frames, {'RGB-D' if has_depth else 'RGB-only'}, "
+             f"preset {job.preset}, prior {prior}")
+    start = time.perf_counter()
+    trainer = MapTrainer(config, progress=job.progress)
+    check_writable(job.output, "map", min_free_bytes=estimated_map_bytes(
+        config.head_config(trainer.encoder.descriptor_dim)))
+    bar_shown = job.progress and interactive()
+    trainer.build_buffer(reader if bar_shown or not job.progress else _logged_frames(reader, total))
+    read_summary = reader.report.summary()
+    LOG.info(f"bag reading: {read_summary}")
+    LOG.info(f"training {config.iterations} iterations on {len(trainer.buffer)} cells")
+    trainer.train()
+    scene_map = trainer.scene_map(fixed_frame=job.read.fixed_frame,
+                                  source=job.source or Path(job.bag).name)
+    path = save_map(scene_map, job.output)
+    seconds = time.perf_counter() - start
+    LOG.info(f"map written to '{path}' ({path.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s")
+    if job.ply:
+        from scr_localizer.model.point_cloud import write_ply
+
+        xyz, rgb = trainer.point_cloud()
+        write_ply(job.ply, xyz, rgb)
+        LOG.info(f"point cloud of {len(xyz)} points written to '{job.ply}'")
+    return MapResult(path=path, scene_map=scene_map, trainer=trainer, prior=prior,
+                     has_depth=has_depth, frames=total, read_summary=read_summary,
+                     seconds=seconds)
