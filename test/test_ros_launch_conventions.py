@@ -80,6 +80,7 @@ def test_namespaced_node_with_params_file_on_the_humble_api(processes, redkitche
     log = processes.log("node")
     assert "removed add_pre_set_parameters_callback, add_post_set_parameters_callback" in log
     assert f"listening to /robot1/{LIVE_COLOR_TOPIC}" in log, log
+    assert f"no images on /robot1/{LIVE_COLOR_TOPIC} yet" in log, log  # as resolved
 
     # A runtime parameter change goes through the on-set fallback: the map loads.
     code, got, err = processes.probe("--set-string", f"map_path={map_file}", "--value",

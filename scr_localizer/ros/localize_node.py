@@ -138,7 +138,7 @@ class LocalizeNode(Node):
         self._worker.start()
         self._load_map(self.params["map_path"])
         p = self.params
-        topics = ", ".join(self.resolve_topic_name(sub.getTopic()) for sub in self._subs.values())
+        topics = ", ".join(self.shown["topics"].values())
         self.get_logger().info(
             f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
             f"{p['map_frame']}->{p['odom_frame'] or p['base_frame'] or '<camera>'}")
@@ -196,6 +196,11 @@ class LocalizeNode(Node):
         self.sync = ApproximateTimeSynchronizer(
             list(self._subs.values()), int(p["sync_queue_size"]), float(p["sync_slop_s"]))
         self.sync.registerCallback(self._on_synchronized)
+        # Messages and /diagnostics name the topics as resolved (relative defaults resolve in
+        # the node's namespace: /robot1/camera/camera/color/image_raw).
+        topics = {f"{key}_topic": self.resolve_topic_name(sub.getTopic())
+                  for key, sub in self._subs.items()}
+        self.shown = {"topics": topics}
 
     def _init_services(self) -> None:
         self.create_service(SetBool, "~/enable", self._on_enable)
@@ -340,12 +345,12 @@ class LocalizeNode(Node):
 
     def _processor(self) -> FrameProcessor:
         """From the current parameters (min_inliers and max_frame_age_s change at runtime)."""
-        p = self.params
+        p, shown = self.params, {**self.params, **self.shown["topics"]}
         return FrameProcessor(
             ProcessorConfig(
                 map_frame=p["map_frame"], odom_frame=p["odom_frame"], base_frame=p["base_frame"],
-                camera_frame=p["camera_frame"], color_topic=p["color_topic"],
-                depth_topic=p["depth_topic"], camera_info_topic=p["camera_info_topic"],
+                camera_frame=p["camera_frame"], color_topic=shown["color_topic"],
+                depth_topic=shown["depth_topic"], camera_info_topic=shown["camera_info_topic"],
                 max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
@@ -420,8 +425,9 @@ class LocalizeNode(Node):
             input_ages = {key: now - t for key, t in self._last_received.items()}
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
-        update_input_problems(self.problems, self.params, list(self._subs), self.enabled, counts,
-                              received, new_stale, input_ages)
+        update_input_problems(self.problems, {**self.params, **self.shown["topics"]},
+                              list(self._subs), self.enabled, counts, received, new_stale,
+                              input_ages)
         problems = self.problems.snapshot()
         if self.enabled and loading and "map" not in problems:
             problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
@@ -438,7 +444,8 @@ class LocalizeNode(Node):
             **{f"input_age_s_{k}": f"{v:.2f}" for k, v in sorted(input_ages.items())},
             "problems": ",".join(sorted(problems)),
         }
-        return status_message(f"{self.get_name()}: relocalization", self.params["color_topic"],
+        return status_message(f"{self.get_name()}: relocalization",
+                              self.shown["topics"]["color_topic"],
                               self.enabled, problems, rate, values)
 
     def _publish_diagnostics(self) -> None:
