@@ -60,7 +60,7 @@ $(VENV)/.stamp-package: setup.py setup.cfg package.xml $(wildcard launch/*.launc
 	touch $@
 
 lint: $(VENV)/.stamp-requirements
-	$(VENV)/bin/ruff check .
+	$(PY) -m ruff check .
 
 test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
