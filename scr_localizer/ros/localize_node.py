@@ -47,6 +47,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import SetBool
 
+from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.localization.frame_processor import (
     ERROR,
@@ -86,7 +87,7 @@ from scr_localizer.ros.parameters import (
 )
 from scr_localizer.ros.shutdown import exit_now, init_rclpy, shutdown_rclpy
 
-NODE_NAME = "localize_node"
+NODE_NAME = defaults.LOCALIZE_NODE_NAME
 
 
 @dataclass

@@ -19,7 +19,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import PointCloud2, PointField
 
-from scr_localizer import log
+from scr_localizer import defaults, log
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.ros.conversions import ns_to_stamp
 from scr_localizer.ros.parameters import MAP_NODE_PARAMETERS, declare_parameters
@@ -30,7 +30,7 @@ from scr_localizer.ros.shutdown import (
     shutdown_rclpy,
 )
 
-NODE_NAME = "map_node"
+NODE_NAME = defaults.MAP_NODE_NAME
 CLOUD_TOPIC = "map_cloud"
 LATCHED = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
                      durability=DurabilityPolicy.TRANSIENT_LOCAL,

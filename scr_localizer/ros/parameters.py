@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from scr_localizer import defaults
+
 # Topic names as realsense2_camera records them (bags keep absolute names)...
-REALSENSE_COLOR_TOPIC = "/camera/camera/color/image_raw"
-REALSENSE_DEPTH_TOPIC = "/camera/camera/aligned_depth_to_color/image_raw"
-REALSENSE_CAMERA_INFO_TOPIC = "/camera/camera/color/camera_info"
+REALSENSE_COLOR_TOPIC = defaults.COLOR_TOPIC
+REALSENSE_DEPTH_TOPIC = defaults.DEPTH_TOPIC
+REALSENSE_CAMERA_INFO_TOPIC = defaults.CAMERA_INFO_TOPIC
 # ... and as the live node subscribes to them: relative, so a node pushed into a robot's namespace
 # (PushRosNamespace, `namespace:=robot1`) finds the camera driver started in the same namespace;
 # without a namespace they resolve to the names above.
