@@ -110,7 +110,9 @@ def build_map(job: MapJob) -> MapResult:
     trainer.build_buffer(reader if bar_shown or not job.progress else _logged_frames(reader, total))
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
-    LOG.info(f"training {config.iterations} iterations on {len(trainer.buffer)} cells")
+    budget = f", at most {config.time_budget_s:g} s" if config.time_budget_s > 0 else ""
+    LOG.info(f"training up to {config.iterations} iterations{budget} on "
+             f"{len(trainer.buffer)} cells")
     trainer.train()
     scene_map = trainer.scene_map(fixed_frame=job.read.fixed_frame,
                                   source=job.source or Path(job.bag).name)
