@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=None,
                         help="training iterations when training (default: the cpu preset's)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--backend", default="torch", help="encoder backend: torch, onnxruntime "
+                        "or auto (scr_localizer.model.backends)")
     parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
@@ -166,7 +168,7 @@ def main(argv=None) -> int:
     print(f"{len(frames)} query frames, torch threads {torch.get_num_threads()}, "
           f"map {args.map.name}")
 
-    default = LocalizerConfig()
+    default = LocalizerConfig(backend=args.backend)
     # One regression of all cells; each variant takes the default subset of it.
     full = Localizer(scene_map, replace(default, max_correspondences=0), device=args.device)
     sub = Localizer(scene_map, default, device=args.device)
@@ -296,6 +298,7 @@ def main(argv=None) -> int:
     out = {
         "map": str(args.map), "queries": len(frames), "query_step": step,
         "device": str(localizer.device), "threads": torch.get_num_threads(),
+        "backend": localizer.regressor.backend,
         "default_config": {k: v for k, v in default.__dict__.items()
                            if not hasattr(v, "__dict__")},
         "solvers": results, "end_to_end": timing_results, "failure_detection": failures,

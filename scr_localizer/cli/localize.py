@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scr_localizer.io.atomic import atomic_write, check_writable
+from scr_localizer.model.backends import BACKENDS
 from scr_localizer.pipelines.localization import LocalizeJob, localize_bag
 from scr_localizer.validation import check_number
 
@@ -25,6 +26,9 @@ def add_bag_and_localizer_arguments(parser) -> None:
                         help="pose solver when depth is present: pnp+depth (default), joint, "
                         "kabsch or pnp")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="where the encoder runs: torch (default), onnxruntime (CPU, needs "
+                        "pip install onnxruntime onnx; graph exported once and cached) or auto")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the network (default: torch's; 1 is much faster "
                         "when other processes keep every core busy)")
@@ -48,7 +52,8 @@ def job_from_args(args, ground_truth: str = "none") -> LocalizeJob:
     return LocalizeJob(
         map=args.map, bag=args.bag, color_topic=args.color_topic, depth_topic=args.depth_topic,
         camera_info_topic=args.camera_info_topic, use_depth=not args.no_depth,
-        depth_solver=args.depth_solver, device=args.device, threads=args.threads,
+        depth_solver=args.depth_solver, device=args.device, backend=args.backend,
+        threads=args.threads,
         frame_step=args.frame_step, ground_truth=ground_truth, progress=args.progress,
     )
 

@@ -51,6 +51,7 @@ class LocalizerConfig:
     # Optionally also x inliers / effective_independent_cells (when > 1; 0 disables).
     effective_independent_cells: int = 0
     seed: int = 0
+    backend: str = "torch"  # encoder backend: torch, onnxruntime (CPU) or auto (model.backends)
 
     def __post_init__(self):
         if self.depth_solver not in DEPTH_SOLVERS:
@@ -86,7 +87,8 @@ class Localizer:
     def __init__(self, scene_map, config: LocalizerConfig | None = None, device="auto"):
         self.config = config or LocalizerConfig()
         self.scene_map = scene_map
-        self.regressor = SceneCoordinateRegressor(scene_map, device=device, seed=self.config.seed)
+        self.regressor = SceneCoordinateRegressor(scene_map, device=device, seed=self.config.seed,
+                                                  backend=self.config.backend)
         self.device = self.regressor.device
         self.encoder = self.regressor.encoder
         self.head = self.regressor.head

@@ -18,6 +18,7 @@ import torch
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.model.backends import OnnxEncoder, resolve_backend
 from scr_localizer.model.encoder import get_encoder
 from scr_localizer.model.map_file import SceneMap, load_map
 from scr_localizer.model.preprocess import (
@@ -50,7 +51,7 @@ class SceneCoordinateRegressor:
     frames."""
 
     def __init__(self, scene_map: SceneMap | str | os.PathLike, device: str | torch.device = "auto",
-                 seed: int = 0):
+                 seed: int = 0, backend: str = "torch"):
         if not isinstance(scene_map, SceneMap):
             scene_map = load_map(scene_map)
         self.device = resolve_device(device)
@@ -68,6 +69,9 @@ class SceneCoordinateRegressor:
         )
         self.stride = int(self.encoder.stride)
         self.use_fp16 = self.device.type == "cuda"
+        # The one encoder call of inference: PyTorch, or the same graph in ONNX Runtime.
+        self.backend = resolve_backend(backend, self.device)
+        self._encode = OnnxEncoder(self.encoder) if self.backend == "onnxruntime" else self.encoder
         self.seed = seed
         self._layouts: dict = {}
 
@@ -125,7 +129,7 @@ class SceneCoordinateRegressor:
         gray = self._upload(color, layout)
         timer.lap("preprocess")
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
-            descriptors = self.encoder(gray)
+            descriptors = self._encode(gray)
             timer.lap("encoder")
             cells = descriptors[0].flatten(1).T
             if not layout["all"]:

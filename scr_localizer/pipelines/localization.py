@@ -22,6 +22,7 @@ class LocalizeJob:
     use_depth: bool = True
     depth_solver: str | None = None
     device: str = "auto"
+    backend: str = "torch"  # encoder backend (model.backends.BACKENDS)
     threads: int | None = None
     frame_step: int = 1
     ground_truth: str = "none"
@@ -44,7 +45,7 @@ class LocalizeResult:
 
 
 def build_localizer(map_path, depth_solver: str | None = None, device: str = "auto",
-                    threads: int | None = None):
+                    threads: int | None = None, backend: str = "torch"):
     """(scene_map, Localizer) for a map file."""
     from scr_localizer.localization.localizer import Localizer, LocalizerConfig
     from scr_localizer.model.map_file import load_map
@@ -54,14 +55,17 @@ def build_localizer(map_path, depth_solver: str | None = None, device: str = "au
 
         torch.set_num_threads(max(1, threads))
     scene_map = load_map(map_path)
-    config = LocalizerConfig(depth_solver=depth_solver) if depth_solver else LocalizerConfig()
+    config = LocalizerConfig(backend=backend)
+    if depth_solver:
+        config = LocalizerConfig(depth_solver=depth_solver, backend=backend)
     return scene_map, Localizer(scene_map, config, device=device)
 
 
 def localize_bag(job: LocalizeJob) -> LocalizeResult:
     from scr_localizer.localization.offline import localize_frames, open_query_bag
 
-    scene_map, localizer = build_localizer(job.map, job.depth_solver, job.device, job.threads)
+    scene_map, localizer = build_localizer(job.map, job.depth_solver, job.device, job.threads,
+                                           job.backend)
     reader, truth_source = open_query_bag(
         job.bag, scene_map.fixed_frame, ground_truth=job.ground_truth,
         color_topic=job.color_topic, depth_topic=job.depth_topic if job.use_depth else "",
@@ -83,6 +87,7 @@ def evaluate_bag(job: LocalizeJob) -> tuple[LocalizeResult, dict]:
         "ground_truth_source": result.truth_source,
         "depth_used": bool(result.reader.depth_topic) and job.use_depth,
         "device": str(result.localizer.device),
+        "backend": result.localizer.regressor.backend,
         "read_report": result.reader.report.summary(),
     })
     return result, summary

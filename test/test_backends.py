@@ -1,0 +1,53 @@
+"""The encoder backends behind the one inference path: ONNX Runtime gives PyTorch's scene
+coordinates on a real frame, and every way of asking for it without the package is handled."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.seven_scenes import iter_frames
+from scr_localizer.model.backends import resolve_backend
+from scr_localizer.model.map_file import load_map
+from scr_localizer.model.regressor import SceneCoordinateRegressor
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def without_onnxruntime(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
+
+
+def test_auto_falls_back_to_torch_and_an_explicit_request_says_why(without_onnxruntime):
+    assert resolve_backend("auto", CPU) == "torch"
+    with pytest.raises(ScrLocalizerError, match="'onnxruntime' is not installed"):
+        resolve_backend("onnxruntime", CPU)
+    with pytest.raises(ScrLocalizerError, match="unknown inference backend 'tensorrt'"):
+        resolve_backend("tensorrt", CPU)
+    assert resolve_backend("auto", torch.device("cuda")) == "torch"
+
+
+def test_onnxruntime_gives_torchs_scene_coordinates(small_redkitchen_map, redkitchen, tmp_path,
+                                                    monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the optional onnxruntime package is absent")
+    pytest.importorskip("onnx", reason="exporting the graph needs the onnx package")
+    monkeypatch.setenv("SCR_LOCALIZER_CACHE", str(tmp_path / "cache"))
+    scene_map = load_map(small_redkitchen_map)
+    frame = next(iter_frames(redkitchen, [70]))
+    reference = SceneCoordinateRegressor(scene_map, "cpu", backend="torch")
+    onnx = SceneCoordinateRegressor(scene_map, "cpu", backend="onnxruntime")
+    assert onnx.backend == "onnxruntime" and onnx._encode.path.is_file()
+    graphs = list((tmp_path / "cache" / "onnx").glob("xfeat-*.onnx"))
+    assert len(graphs) == 1  # exported once, named by the encoder's weight hash
+    for max_cells in (0, 2400):
+        px_torch, xyz_torch = reference.regress(frame.color, max_cells)
+        px_onnx, xyz_onnx = onnx.regress(frame.color, max_cells)
+        np.testing.assert_array_equal(px_torch, px_onnx)
+        # Descriptors agree within ~1e-5; through the head that is well under a millimetre.
+        assert np.max(np.linalg.norm(xyz_torch - xyz_onnx, axis=1)) < 1e-3
+    # A second regressor reuses the cached graph (no second export).
+    again = SceneCoordinateRegressor(scene_map, "cpu", backend="auto")
+    assert again.backend == "onnxruntime" and again._encode.path == graphs[0]
