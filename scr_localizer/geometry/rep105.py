@@ -65,3 +65,26 @@ def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
         return MapOutputs(map_frame, odom_frame, map_from_odom, map_from_body, map_from_odom,
                           covariance)
     return MapOutputs(map_frame, body_frame, map_from_body, map_from_body, None, covariance)
+
+
+def map_to_odom_stamp(candidate_ns: int, last_published_ns: int | None) -> int:
+    """Stamp for the next map->odom: the candidate (a fix's image stamp or the clock, plus
+    transform_tolerance), but never at or before the last one published. tf2 ignores a transform
+    whose stamp it already holds (TF_REPEATED_DATA) and a stamp behind the newest one makes
+    consumers interpolate against a value from the future, so stamps strictly increase."""
+    if last_published_ns is None:
+        return int(candidate_ns)
+    return max(int(candidate_ns), int(last_published_ns) + 1)
+
+
+def planar_pose(pose: np.ndarray) -> np.ndarray:
+    """The pose restricted to x, y and yaw (z, roll and pitch zero), for two_d_mode: a planar
+    robot's map->odom must not tilt or lift its odometry frame with visual noise. Yaw is that of
+    the rotated x axis projected on the ground plane."""
+    pose = np.asarray(pose, dtype=np.float64)
+    yaw = float(np.arctan2(pose[1, 0], pose[0, 0]))
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    planar = np.eye(4)
+    planar[:2, :2] = [[cos, -sin], [sin, cos]]
+    planar[:2, 3] = pose[:2, 3]
+    return planar
