@@ -49,10 +49,12 @@ class MapOutputs:
 def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
                         map_from_camera: np.ndarray, camera_from_body: np.ndarray,
                         odom_from_body: np.ndarray | None,
-                        camera_covariance: np.ndarray | None = None) -> MapOutputs:
+                        camera_covariance: np.ndarray | None = None,
+                        two_d_mode: bool = False) -> MapOutputs:
     """map_from_body = map_from_camera · camera_from_body; with odometry (odom_frame set),
     map_from_odom = map_from_body · odom_from_body⁻¹, so that map -> odom -> body reproduces the
-    fix at the image stamp (REP-105: the localizer never publishes the body itself)."""
+    fix at the image stamp (REP-105: the localizer never publishes the body itself). two_d_mode
+    restricts map_from_odom to x, y, yaw (planar_pose) and reports the body through it."""
     map_from_camera = np.asarray(map_from_camera, dtype=np.float64)
     map_from_body = map_from_camera @ camera_from_body
     covariance = None
@@ -62,6 +64,9 @@ def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
         if odom_from_body is None:
             raise ValueError(f"odom frame '{odom_frame}' given without odom_from_body")
         map_from_odom = map_from_body @ invert_pose(odom_from_body)
+        if two_d_mode:
+            map_from_odom = planar_pose(map_from_odom)
+            map_from_body = map_from_odom @ odom_from_body
         return MapOutputs(map_frame, odom_frame, map_from_odom, map_from_body, map_from_odom,
                           covariance)
     return MapOutputs(map_frame, body_frame, map_from_body, map_from_body, None, covariance)
