@@ -459,6 +459,8 @@ class LocalizeNode(Node):
             try:  # RViz stamps with its clock, which may be ahead of odometry: take the latest
                 odom_from_body = transforms.lookup(p["odom_frame"], body_frame, 0)
                 stamp_ns = self.get_clock().now().nanoseconds
+                self.get_logger().info(f"initial pose on {where}: no odometry at its stamp, "
+                                       "composed with the latest")
             except TransformUnavailable as exc:
                 self.problems.set("initial_pose", WARN, f"initial pose on {where} ignored: TF "
                                   f"{p['odom_frame']} <- {body_frame} missing: {exc}")

@@ -162,8 +162,13 @@ def main():
         return fixes
 
     def send_initial_pose():
-        """Once the node listens and a ground truth arrived: that pose at that stamp."""
-        if initial_pose_pub.get_subscription_count() == 0 or not truth:
+        """Once the node listens and has had 1 s of odometry (5 frames matched after that):
+        the latest ground truth pose at its stamp."""
+        if initial_pose_pub.get_subscription_count() == 0:
+            return False
+        if "initial_pose_after" not in out:
+            out["initial_pose_after"] = len(truth)
+        if len(truth) < out["initial_pose_after"] + 5:
             return False
         stamp = max(truth)
         msg = PoseWithCovarianceStamped()
@@ -184,7 +189,7 @@ def main():
             return False
         if args.fixes and len(matched()) < args.fixes:
             return False
-        if args.fixes and not out["poses"]:
+        if args.fixes and not any(p["stamp_ns"] in truth for p in out["poses"]):
             return False
         if args.expect or args.level >= 0 or args.localized_more_than >= 0 or args.value:
             d = out["diagnostics"]
