@@ -42,13 +42,22 @@ from rclpy.executors import (
     SingleThreadedExecutor,
 )
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import SetBool
 
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.rep105 import map_to_odom_stamp, planar_pose
+from scr_localizer.geometry.transforms import invert_pose
+from scr_localizer.localization.fix_gate import HELD, FixGate, GateConfig
 from scr_localizer.localization.frame_processor import (
     ERROR,
     FAILED,
@@ -75,8 +84,10 @@ from scr_localizer.ros.compat import (
 )
 from scr_localizer.ros.conversions import (
     fill_pose,
+    matrix_from_pose,
     matrix_from_transform,
     ns_to_stamp,
+    stamp_to_ns,
     transform_stamped,
 )
 from scr_localizer.ros.diagnostics import Problems, status_message, update_input_problems
@@ -88,6 +99,13 @@ from scr_localizer.ros.parameters import (
 from scr_localizer.ros.shutdown import exit_now, init_rclpy, shutdown_rclpy
 
 NODE_NAME = defaults.LOCALIZE_NODE_NAME
+# As nav2_amcl's amcl_pose: a transient_local subscriber that connects late (nav2's simple
+# commander) gets the last pose; a volatile publisher would never match it.
+POSE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# RViz's "2D Pose Estimate" publishes reliable, volatile.
+INITIAL_POSE_TOPIC = "initialpose"
 
 
 @dataclass
@@ -163,10 +181,15 @@ class LocalizeNode(Node):
         self._map_loading = ""
         self._map_loaders: list[threading.Thread] = []
         self._last_map_from_odom: np.ndarray | None = None
+        self._pending_initial_pose: PoseWithCovarianceStamped | None = None
+        # One map->odom publisher (fixes, re-publishes, initial poses) whose stamps increase.
+        self._tf_lock = threading.Lock()
+        self._last_tf_stamp_ns: int | None = None
+        self.gate = FixGate(self._gate_config())
         self._stats_lock = threading.Lock()
         self.counts = dict.fromkeys(
             ("synchronized", "processed", "localized", "failed", "superseded", "stale",
-             "rejected_input"), 0)
+             "rejected_input", "initial_poses"), 0)
         self.received = {"color": 0, "depth": 0, "camera_info": 0}
         self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
@@ -180,7 +203,7 @@ class LocalizeNode(Node):
         self.tf_broadcaster = TransformBroadcaster(self)
 
     def _init_publishers(self) -> None:
-        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
+        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", POSE_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
     def _init_subscriptions(self) -> None:
@@ -197,6 +220,8 @@ class LocalizeNode(Node):
         self.sync = ApproximateTimeSynchronizer(
             list(self._subs.values()), int(p["sync_queue_size"]), float(p["sync_slop_s"]))
         self.sync.registerCallback(self._on_synchronized)
+        self.create_subscription(PoseWithCovarianceStamped, INITIAL_POSE_TOPIC,
+                                 self._on_initial_pose, 10)
         # Messages and /diagnostics name the topics as resolved (relative defaults resolve in
         # the node's namespace: /robot1/camera/camera/color/image_raw).
         topics = {f"{key}_topic": self.resolve_topic_name(sub.getTopic())
@@ -239,6 +264,12 @@ class LocalizeNode(Node):
             self._pending = frame
             self._mailbox_lock.notify()
 
+    def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        """Handed to the worker: composing it waits for odom->base at its stamp."""
+        with self._mailbox_lock:
+            self._pending_initial_pose = msg
+            self._mailbox_lock.notify()
+
     def _on_enable(self, request, response):
         self.enabled = bool(request.data)
         if not self.enabled:
@@ -265,6 +296,9 @@ class LocalizeNode(Node):
                 self.params[parameter.name] = parameter.value
             if parameter.name == "map_path":
                 self._load_map(parameter.value)
+            if parameter.name.startswith("gate_"):
+                with self._stats_lock:
+                    self.gate.config = self._gate_config()
             if parameter.name == "min_inliers":
                 with self._localizer_lock:
                     if self._localizer is not None:
@@ -316,6 +350,7 @@ class LocalizeNode(Node):
                 self._localizer, self._localizer_map = localizer, path
                 with self._stats_lock:  # the old map->odom belongs to the old map
                     self._last_map_from_odom = None
+                    self.gate = FixGate(self._gate_config())
             current = self._localizer_map if self._localizer is not None else ""
         if error:
             if current:
@@ -330,9 +365,12 @@ class LocalizeNode(Node):
     def _work(self) -> None:
         while not self._stop.is_set():
             with self._mailbox_lock:
-                if self._pending is None:
+                if self._pending is None and self._pending_initial_pose is None:
                     self._mailbox_lock.wait(timeout=0.1)
                 frame, self._pending = self._pending, None
+                initial_pose, self._pending_initial_pose = self._pending_initial_pose, None
+            if initial_pose is not None:
+                self._apply_initial_pose(initial_pose)
             if frame is None or not self.enabled:
                 continue
             try:
@@ -352,7 +390,8 @@ class LocalizeNode(Node):
                 map_frame=p["map_frame"], odom_frame=p["odom_frame"], base_frame=p["base_frame"],
                 camera_frame=p["camera_frame"], color_topic=shown["color_topic"],
                 depth_topic=shown["depth_topic"], camera_info_topic=shown["camera_info_topic"],
-                max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"])),
+                max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"]),
+                two_d_mode=bool(p["two_d_mode"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
     def _process(self, frame: PendingFrame) -> None:
@@ -379,14 +418,88 @@ class LocalizeNode(Node):
         if result.outcome == LOCALIZED:
             self._publish_fix(frame, result)
 
+    def _gate_config(self) -> GateConfig:
+        p = self.params
+        return GateConfig(max_translation_m=float(p["gate_max_translation_m"]),
+                          max_rotation_deg=float(p["gate_max_rotation_deg"]),
+                          agree_count=int(p["gate_agree_count"]))
+
+    def _send_transform(self, parent: str, child: str, candidate_ns: int,
+                        parent_from_child: np.ndarray) -> None:
+        """The node's only /tf send: stamps strictly increase (map_to_odom_stamp)."""
+        with self._tf_lock:
+            stamp_ns = map_to_odom_stamp(candidate_ns, self._last_tf_stamp_ns)
+            self._last_tf_stamp_ns = stamp_ns
+            self.tf_broadcaster.sendTransform(
+                transform_stamped(parent, child, stamp_ns, parent_from_child))
+
+    def _future_dated(self, stamp_ns: int) -> int:
+        return stamp_ns + int(self.params["transform_tolerance_s"] * 1e9)
+
+    def _apply_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        """map->odom from an operator's pose of the body (RViz "2D Pose Estimate") and
+        odom->body at its stamp; it seeds the gate, so fixes take over once agree_count of them
+        agree (or at once when they agree with it)."""
+        p = self.params
+        body_frame = p["base_frame"] or p["camera_frame"]
+        where = self.resolve_topic_name(INITIAL_POSE_TOPIC)
+        if msg.header.frame_id not in ("", p["map_frame"]):
+            self.problems.set("initial_pose", WARN, f"initial pose on {where} is in frame "
+                              f"'{msg.header.frame_id}'; expected '{p['map_frame']}'")
+            return
+        if not p["odom_frame"] or not body_frame:
+            self.problems.set("initial_pose", WARN, f"initial pose on {where} ignored: it needs "
+                              "odom_frame and base_frame (or camera_frame) set")
+            return
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        transforms = _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
+                                    p["tf_timeout_s"])
+        try:
+            odom_from_body = transforms.lookup(p["odom_frame"], body_frame, stamp_ns)
+        except TransformUnavailable:
+            try:  # RViz stamps with its clock, which may be ahead of odometry: take the latest
+                odom_from_body = transforms.lookup(p["odom_frame"], body_frame, 0)
+                stamp_ns = self.get_clock().now().nanoseconds
+                self.get_logger().info(f"initial pose on {where}: no odometry at its stamp, "
+                                       "composed with the latest")
+            except TransformUnavailable as exc:
+                self.problems.set("initial_pose", WARN, f"initial pose on {where} ignored: TF "
+                                  f"{p['odom_frame']} <- {body_frame} missing: {exc}")
+                return
+        map_from_body = matrix_from_pose(msg.pose.pose)
+        map_from_odom = map_from_body @ invert_pose(odom_from_body)
+        if p["two_d_mode"]:
+            map_from_odom = planar_pose(map_from_odom)
+        with self._stats_lock:
+            self._last_map_from_odom = map_from_odom
+            self.gate.seed(map_from_odom)
+            self.counts["initial_poses"] += 1
+        self.problems.clear("initial_pose")
+        if p["publish_tf"] and self.enabled:
+            self._send_transform(p["map_frame"], p["odom_frame"], self._future_dated(stamp_ns),
+                                 map_from_odom)
+        pose = PoseWithCovarianceStamped()
+        pose.header.stamp = ns_to_stamp(stamp_ns)
+        pose.header.frame_id = p["map_frame"]
+        fill_pose(pose.pose.pose, map_from_odom @ odom_from_body)
+        pose.pose.covariance = list(msg.pose.covariance)
+        self.pose_pub.publish(pose)
+        x, y = map_from_body[0, 3], map_from_body[1, 3]
+        self.get_logger().info(f"initial pose from {where}: x={x:.2f} y={y:.2f}")
+
     def _publish_fix(self, frame: PendingFrame, result) -> None:
         p, out = self.params, result.outputs
         if out.map_from_odom is not None:
             with self._stats_lock:
+                if self.gate.offer(out.map_from_odom) == HELD:
+                    return  # not consistent with the estimate (yet): never reaches /tf
                 self._last_map_from_odom = out.map_from_odom
         if p["publish_tf"]:
-            self.tf_broadcaster.sendTransform(transform_stamped(
-                out.parent, out.child, result.stamp_ns, out.parent_from_child))
+            # map->odom future-dated like the re-publishes (nav2_amcl's transform_tolerance);
+            # map->body (no odometry) holds only at the image stamp.
+            candidate_ns = (self._future_dated(result.stamp_ns) if out.map_from_odom is not None
+                            else result.stamp_ns)
+            self._send_transform(out.parent, out.child, candidate_ns, out.parent_from_child)
         published_ns = self.get_clock().now().nanoseconds
         pose = PoseWithCovarianceStamped()
         pose.header.stamp = frame.color.header.stamp
@@ -408,10 +521,9 @@ class LocalizeNode(Node):
             return
         if not self.params["odom_frame"]:
             return  # a fixed map->base would be wrong as soon as the robot moves
-        stamp_ns = self.get_clock().now().nanoseconds + int(
-            self.params["transform_tolerance_s"] * 1e9)
-        self.tf_broadcaster.sendTransform(transform_stamped(
-            self.params["map_frame"], self.params["odom_frame"], stamp_ns, map_from_odom))
+        self._send_transform(self.params["map_frame"], self.params["odom_frame"],
+                             self._future_dated(self.get_clock().now().nanoseconds),
+                             map_from_odom)
 
     def diagnostic_status(self):
         with self._stats_lock:
@@ -424,6 +536,8 @@ class LocalizeNode(Node):
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
             input_ages = {key: now - t for key, t in self._last_received.items()}
+            gate = {"fixes_held": self.gate.held_count, "fixes_rejected": self.gate.rejected_count,
+                    "fixes_taken_over": self.gate.taken_over_count}
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
         update_input_problems(self.problems, {**self.params, **self.shown["topics"]},
@@ -441,6 +555,7 @@ class LocalizeNode(Node):
             "inliers": str(inliers),
             "inlier_ratio": f"{inlier_ratio:.3f}",
             **{f"frames_{k}": str(v) for k, v in counts.items()},
+            **{k: str(v) for k, v in gate.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},
             **{f"input_age_s_{k}": f"{v:.2f}" for k, v in sorted(input_ages.items())},
             "problems": ",".join(sorted(problems)),

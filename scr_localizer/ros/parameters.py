@@ -65,6 +65,17 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("transform_tolerance_s", 0.2, "Re-published map->odom is stamped this far in "
                   "the future so consumers never starve (as nav2_amcl's transform_tolerance)",
                   minimum=0.0),
+    ParameterSpec("two_d_mode", False, "Restrict map->odom to x, y and yaw (z, roll and pitch "
+                  "of the odometry frame kept), for planar robots"),
+    # Gate thresholds: well above the test map's fix scatter (test_ros_localize_node bounds the
+    # median at 0.15 m / 5 deg), well below a wrong place in a room.
+    ParameterSpec("gate_max_translation_m", 0.5, "A fix moving map->odom by more than this "
+                  "from the current estimate is held (0 = take every fix)", read_only=False,
+                  minimum=0.0),
+    ParameterSpec("gate_max_rotation_deg", 15.0, "... or rotating it by more than this",
+                  read_only=False, minimum=0.0),
+    ParameterSpec("gate_agree_count", 3, "Held fixes replace the estimate once this many "
+                  "consecutive ones agree with each other", read_only=False, minimum=1),
     ParameterSpec("tf_timeout_s", 0.2, "How long the worker waits for odom->base (and "
                   "camera->base) at the image stamp before reporting TF missing", minimum=0.0),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "

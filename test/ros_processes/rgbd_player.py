@@ -51,6 +51,10 @@ def main():
     parser.add_argument("--depth-half-size", action="store_true")
     parser.add_argument("--camera-info-fx", type=float, default=None,
                         help="publish this fx in CameraInfo K and P (e.g. nan)")
+    parser.add_argument("--odom-glitch-every", type=int, default=0,
+                        help="every Nth frame, odometry jumps by --odom-glitch-m in x (for that "
+                             "stamp only): its fix moves map->odom by as much")
+    parser.add_argument("--odom-glitch-m", type=float, default=1.5)
     parser.add_argument("--sim-time", action="store_true",
                         help="publish /clock from t=1000 s and stamp everything with it")
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
@@ -95,8 +99,11 @@ def main():
         index += 1
         stamp_ns = now_ns(index)
         stamp = ns_to_stamp(stamp_ns)
-        tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns,
-                                           odom_from_map @ map_from_base))
+        odom_from_base = odom_from_map @ map_from_base
+        if args.odom_glitch_every and index % args.odom_glitch_every == 0:
+            odom_from_base = odom_from_base.copy()
+            odom_from_base[0, 3] += args.odom_glitch_m
+        tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns, odom_from_base))
         truth = PoseStamped()
         truth.header.stamp, truth.header.frame_id = stamp, "map"
         fill_pose(truth.pose, map_from_base)
