@@ -14,7 +14,11 @@ prints one JSON line:
   diagnostics: the last status (level, message, values);
   history (with --history): every status seen, [{stamp_ns, level, message}], stamped by the
          node's clock, so a test can time when the node's verdict changed.
-  parameters: {name: value} read with --get over the node's get_parameters service.
+  parameters: {name: value} read with --get over the node's get_parameters service;
+  set: [successful, reason] of --set-string; enable: [success, message] of --enable;
+  lifecycle: [[transition, success, state after], ...] of --lifecycle (lifecycle_msgs services,
+         as nav2's lifecycle_manager calls them); state: the node's lifecycle state at the end;
+  relocalize: [success, message] of --relocalize (std_srvs/Trigger, called once the node runs).
 ROS arguments (`--ros-args -r __ns:=/robot1 -r /tf:=tf`) apply to the probe's own topics; --node
 names the node to watch.
 """
@@ -29,11 +33,13 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, PoseWithCovarianceStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import parameter_value_to_python
 from rclpy.utilities import remove_ros_args
-from std_srvs.srv import SetBool
+from std_srvs.srv import SetBool, Trigger
 from tf2_msgs.msg import TFMessage
 
 from scr_localizer.geometry.transforms import pose_error
@@ -78,6 +84,10 @@ def main():
     parser.add_argument("--pose-qos", choices=("volatile", "transient_local"), default="volatile")
     parser.add_argument("--poses", type=int, default=0, help="wait for this many ~/pose")
     parser.add_argument("--map-odom", type=int, default=0, help="wait for this many map->odom")
+    parser.add_argument("--lifecycle", default="",
+                        help="comma-separated transitions to request first: configure, "
+                             "activate, deactivate, cleanup, shutdown")
+    parser.add_argument("--relocalize", action="store_true", help="call ~/relocalize")
     parser.add_argument("--initial-pose-from-truth", action="store_true",
                         help="publish the next ground truth pose on initialpose, at its stamp")
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
@@ -140,13 +150,34 @@ def main():
                        GetParameters.Request(names=names))
         out["parameters"] = {n: parameter_value_to_python(v)
                              for n, v in zip(names, result.values)}
+    def lifecycle_state():
+        result = _call(node, node.create_client(GetState, f"{node_name}/get_state"),
+                       GetState.Request(), timeout_s=5.0)
+        return result.current_state.label
+
+    transitions = {"configure": Transition.TRANSITION_CONFIGURE,
+                   "activate": Transition.TRANSITION_ACTIVATE,
+                   "deactivate": Transition.TRANSITION_DEACTIVATE,
+                   "cleanup": Transition.TRANSITION_CLEANUP,
+                   "shutdown": Transition.TRANSITION_UNCONFIGURED_SHUTDOWN}
+    out["lifecycle"] = []
+    for name in filter(None, args.lifecycle.split(",")):
+        request = ChangeState.Request()
+        request.transition.id = transitions[name]
+        result = _call(node, node.create_client(ChangeState, f"{node_name}/change_state"),
+                       request, timeout_s=60.0)
+        out["lifecycle"].append([name, bool(result.success), lifecycle_state()])
+    if args.relocalize:
+        result = _call(node, node.create_client(Trigger, f"{node_name}/relocalize"),
+                       Trigger.Request(), timeout_s=60.0)
+        out["relocalize"] = [result.success, result.message]
     if args.set_string:
         name, value = args.set_string.split("=", 1)
         request = SetParameters.Request(parameters=[Parameter(
             name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING,
                                             string_value=value))])
         result = _call(node, node.create_client(SetParameters, f"{node_name}/set_parameters"), request)
-        out["set"] = [r.successful for r in result.results]
+        out["set"] = [result.results[0].successful, result.results[0].reason]
     if args.enable:
         result = _call(node, node.create_client(SetBool, f"{node_name}/enable"),
                        SetBool.Request(data=args.enable == "true"))
@@ -234,6 +265,10 @@ def main():
                           "cov_diag": p["cov_diag"], "has_fix": True})
     out["poses"] = poses
     out["ok"] = ok
+    try:
+        out["state"] = lifecycle_state()
+    except SystemExit:
+        out["state"] = None
     print(json.dumps(out), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
