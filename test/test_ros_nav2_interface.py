@@ -1,6 +1,10 @@
 """What nav2 needs from the localization node, over real DDS in separate processes (node, player,
-probe): an AMCL-like ~/pose (reliable, transient_local, depth 1), initialpose, map->odom stamps
-that never decrease, two_d_mode and the odometry-consistency gate."""
+probe): lifecycle transitions as nav2's lifecycle_manager sends them, an AMCL-like ~/pose
+(reliable, transient_local, depth 1), initialpose, map->odom stamps that never decrease,
+two_d_mode, the odometry-consistency gate, ~/relocalize, map_path requests answered after the
+load, and compressed inputs."""
+
+import shutil
 
 import pytest
 
@@ -88,3 +92,87 @@ def test_a_fix_inconsistent_with_odometry_is_held(processes, redkitchen, map_fil
     wrong = [f for f in got["fixes"] if f["t_err_m"] > 1.0]
     # at most the very first fix (nothing to check it against yet) may be a glitch
     assert len(wrong) <= 1, got["fixes"]
+
+
+def test_lifecycle_transitions_through_lifecycle_msgs(processes, redkitchen, map_file, tmp_path):
+    """use_lifecycle: nothing on /tf or ~/pose until activate; a configure without a loadable
+    map fails (the manager would stop the bring-up) and the node stays unconfigured; deactivate
+    stops publishing, cleanup frees the map."""
+    missing = tmp_path / "missing.scrmap"
+    node = processes.start("node", node_args("use_lifecycle:=true", f"map_path:={missing}",
+                                             "tf_publish_rate_hz:=10.0"))
+    processes.player(redkitchen, "--rate", "5")
+    got = _probe(processes, node, "--expect", "inactive (lifecycle state 'unconfigured')",
+                 timeout=NODE_READY_S)
+    assert got["state"] == "unconfigured"
+    got = _probe(processes, node, "--lifecycle", "configure", "--map-odom", "1", timeout=3,
+                 ok=False)
+    assert got["lifecycle"] == [["configure", False, "unconfigured"]], got["lifecycle"]
+    assert got["map_odom_count"] == 0
+    # map_path may change while unconfigured (it is read by configure)
+    code, got, err = processes.probe("--set-string", f"map_path={map_file}", timeout=20)
+    assert code == 0 and got["set"][0] is True, (got, err)
+    got = _probe(processes, node, "--lifecycle", "configure", "--map-odom", "1", timeout=5,
+                 ok=False)
+    assert got["lifecycle"] == [["configure", True, "inactive"]], got["lifecycle"]
+    assert got["map_odom_count"] == 0 and got["pose_count"] == 0
+    assert got["diagnostics"]["values"]["map"] == str(map_file)
+
+    got = _probe(processes, node, "--lifecycle", "activate", "--fixes", "2",
+                 timeout=NODE_READY_S)
+    assert got["lifecycle"] == [["activate", True, "active"]]
+    assert got["state"] == "active" and got["diagnostics"]["values"]["lifecycle_state"] == "active"
+    assert got["republished"] > 0
+
+    got = _probe(processes, node, "--lifecycle", "deactivate", timeout=20)
+    assert got["lifecycle"] == [["deactivate", True, "inactive"]]
+    got = _probe(processes, node, "--map-odom", "1", "--poses", "1", timeout=4, ok=False)
+    assert got["map_odom_count"] == 0 and got["pose_count"] <= 1  # at most the latched one
+    got = _probe(processes, node, "--lifecycle", "cleanup", "--value", "map=", timeout=20)
+    assert got["lifecycle"] == [["cleanup", True, "unconfigured"]]
+    log = processes.log("node")
+    assert "waiting for configure and activate" in log and "configure failed" in log, log
+
+
+def test_relocalize_and_map_path_requests_answer_with_the_result(processes, redkitchen,
+                                                                 map_file, tmp_path):
+    """~/relocalize localizes the next frame even while paused and says where; a map_path
+    request is refused with the reason (the old map stays) or answered once the new map is
+    loaded."""
+    node = processes.start("node", node_args(f"map_path:={map_file}", "enabled:=false"))
+    processes.player(redkitchen, "--rate", "5")
+    _probe(processes, node, "--value", f"map={map_file}", timeout=NODE_READY_S)
+    got = _probe(processes, node, "--relocalize", "--map-odom", "1", "--value",
+                 "frames_relocalized=1", timeout=60)
+    assert got["relocalize"][0] is True and "localized at x=" in got["relocalize"][1], got
+    assert got["diagnostics"]["values"]["frames_relocalized"] == "1"
+    assert got["fixes"][0]["t_err_m"] < 0.3, got["fixes"]
+
+    corrupt = tmp_path / "corrupt.scrmap"
+    corrupt.write_bytes(b"\x00not a map\x00" * 10)
+    code, got, err = processes.probe("--set-string", f"map_path={corrupt}", timeout=30)
+    assert got["set"][0] is False, (got, err)
+    assert f"cannot load map '{corrupt}'" in got["set"][1]
+    assert f"still using map '{map_file}'" in got["set"][1]
+    copy = tmp_path / "copy.scrmap"
+    shutil.copy(map_file, copy)
+    # answered only once loaded: the very next diagnostics name the new map
+    code, got, err = processes.probe("--set-string", f"map_path={copy}", "--value",
+                                     f"map={copy}", timeout=30)
+    assert code == 0 and got["set"] == [True, ""], (got, err)
+
+
+def test_compressed_inputs_localize_like_raw_ones(processes, redkitchen, map_file):
+    """color_transport:=compressed, depth_transport:=compressedDepth: the image_transport
+    topics (PNG, lossless; test_frame_processor shows the poses equal the raw ones)."""
+    node = processes.start("node", node_args(f"map_path:={map_file}",
+                                             "color_transport:=compressed",
+                                             "depth_transport:=compressedDepth"))
+    processes.player(redkitchen, "--rate", "5", "--compressed")
+    got = _probe(processes, node, "--fixes", "4", "--localized-more-than", "0",
+                 timeout=NODE_READY_S)
+    errors = sorted(f["t_err_m"] for f in got["fixes"])
+    assert errors[len(errors) // 2] < 0.15, got["fixes"]
+    assert ("listening to /camera/camera/color/image_raw/compressed, "
+            "/camera/camera/aligned_depth_to_color/image_raw/compressedDepth") in \
+        processes.log("node")
