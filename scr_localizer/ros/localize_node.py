@@ -56,7 +56,6 @@ from rclpy.qos import (
     QoSProfile,
     ReliabilityPolicy,
 )
-from rclpy.task import Future
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import SetBool, Trigger
@@ -119,12 +118,20 @@ TRANSPORT_SUFFIX = {"raw": "", "compressed": "/compressed", "compressedDepth": "
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
-@dataclass
 class RelocalizeRequest:
     """A waiting ~/relocalize call: answered by the next frame the worker localizes."""
 
-    future: Future
-    deadline_s: float  # monotonic
+    def __init__(self, deadline_s: float):
+        self.deadline_s = deadline_s  # monotonic
+        self.answered = threading.Event()
+        self.answer: tuple[bool, str] = (False, "")
+
+    def done(self) -> bool:
+        return self.answered.is_set()
+
+    def set_answer(self, success: bool, message: str) -> None:
+        self.answer = (success, message)
+        self.answered.set()
 
 
 @dataclass
@@ -278,7 +285,27 @@ class LocalizeNode(LifecycleNode):
 
     def _init_services(self) -> None:
         self.create_service(SetBool, "~/enable", self._on_enable)
-        self.create_service(Trigger, "~/relocalize", self._on_relocalize)
+        # ~/relocalize waits for a frame, so it is served on a node and executor thread of its
+        # own: a callback blocking the main executor would stop the very frames it waits for
+        # (and an async one starves the subscriptions: rclpy re-runs a waiting coroutine on every
+        # spin, measured here as no frames delivered while it waited).
+        self._service_node = rclpy.create_node(
+            f"{self.get_name()}_services", namespace=self.get_namespace(), context=self.context,
+            use_global_arguments=False, start_parameter_services=False)
+        self._service_node.create_service(
+            Trigger, f"{self.get_fully_qualified_name()}/relocalize", self._on_relocalize)
+        self._service_executor = SingleThreadedExecutor(context=self.context)
+        self._service_executor.add_node(self._service_node)
+        self._service_thread = threading.Thread(target=self._serve, name="localize_services",
+                                                daemon=True)
+        self._service_thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set() and self.context.ok():
+            try:
+                self._service_executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: BLE001 - context shut down under us: stop serving
+                return
         # Humble has no post-set callbacks: compat falls back to the on-set one.
         self.parameter_callbacks = add_parameter_callbacks(
             self, self._validate_parameters, self._parameters_changed)
@@ -395,7 +422,7 @@ class LocalizeNode(LifecycleNode):
         self.get_logger().info(f"~/enable: {response.message}")
         return response
 
-    async def _on_relocalize(self, request, response):
+    def _on_relocalize(self, request, response):
         """Localize the next frame now (also while paused) and answer with the result; a fix
         replaces map->odom at once (no gate, no smoothing): the caller knows the robot moved."""
         if not self._active:
@@ -408,12 +435,15 @@ class LocalizeNode(LifecycleNode):
             response.success = False
             response.message = "no map loaded (map_path)"
             return response
-        future = Future()
-        deadline = time.monotonic() + float(self.params["relocalize_timeout_s"])
+        timeout_s = float(self.params["relocalize_timeout_s"])
+        waiting = RelocalizeRequest(time.monotonic() + timeout_s)
         with self._mailbox_lock:
-            self._relocalize_requests.append(RelocalizeRequest(future, deadline))
+            self._relocalize_requests.append(waiting)
             self._mailbox_lock.notify()
-        response.success, response.message = await future
+        # the worker answers by the deadline; the margin covers a frame still being localized
+        if not waiting.answered.wait(timeout_s + 30.0):
+            waiting.set_answer(False, "no answer from the worker")
+        response.success, response.message = waiting.answer
         self.get_logger().info(f"~/relocalize: {response.message}")
         return response
 
@@ -427,8 +457,8 @@ class LocalizeNode(LifecycleNode):
             self._relocalize_requests = [r for r in self._relocalize_requests
                                          if r not in answered]
         for request in answered:
-            if not request.future.done():
-                request.future.set_result((success, message))
+            if not request.done():
+                request.set_answer(success, message)
 
     # -- parameters ----------------------------------------------------------------------------
     def _validate_parameters(self, parameters) -> SetParametersResult:
@@ -547,7 +577,7 @@ class LocalizeNode(LifecycleNode):
                     self._mailbox_lock.wait(timeout=0.1)
                 frame, self._pending = self._pending, None
                 initial_pose, self._pending_initial_pose = self._pending_initial_pose, None
-                relocalize = [r for r in self._relocalize_requests if not r.future.done()]
+                relocalize = [r for r in self._relocalize_requests if not r.done()]
             self._answer_relocalize(False, "no frame was localized within relocalize_timeout_s="
                                     f"{self.params['relocalize_timeout_s']} s (inputs: "
                                     f"{', '.join(self.shown['topics'].values())})",
@@ -784,10 +814,16 @@ class LocalizeNode(LifecycleNode):
         threads = [self._worker, *self._map_loaders]
         for thread in threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        self._service_thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         running = [t.name for t in threads if t.is_alive()]
         if running:
             self.get_logger().info(f"shutting down without waiting for {', '.join(running)}")
         return not running
+
+    def destroy_node(self):
+        self._service_executor.shutdown(timeout_sec=1.0)
+        self._service_node.destroy_node()
+        return super().destroy_node()
 
 
 def smoothed_outputs(out, previous_map_from_odom: np.ndarray, keep: float):

@@ -247,6 +247,10 @@ def main():
         if done():
             ok = True
             break
+    try:  # (spins the node: callbacks still append until here)
+        out["state"] = lifecycle_state()
+    except SystemExit:
+        out["state"] = None
     out["fixes"] = matched()
     out["republished"] = len(map_odom) - len(out["fixes"])
     out["map_odom_count"] = len(map_odom)
@@ -265,10 +269,6 @@ def main():
                           "cov_diag": p["cov_diag"], "has_fix": True})
     out["poses"] = poses
     out["ok"] = ok
-    try:
-        out["state"] = lifecycle_state()
-    except SystemExit:
-        out["state"] = None
     print(json.dumps(out), flush=True)
     node.destroy_node()
     rclpy.try_shutdown()
