@@ -45,3 +45,21 @@ def test_planar_pose_keeps_x_y_yaw_and_zeroes_z_roll_pitch():
     # a pose that is already planar is unchanged
     flat = pose_from_translation_quaternion([0.3, 0.4, 0.0], _rotation([0, 0, 1], -120.0))
     assert np.allclose(planar_pose(flat), flat)
+
+
+def test_smoothing_moves_map_to_odom_part_way_and_reports_the_body_through_it():
+    from scr_localizer.geometry.rep105 import compose_map_outputs, smoothed_outputs
+    from scr_localizer.geometry.transforms import invert_pose, pose_from_translation_quaternion
+
+    odom_from_body = pose_from_translation_quaternion([1.0, 2.0, 0.0], [0, 0, 0.2, 0.98])
+    previous = np.eye(4)
+    fix_map_from_odom = pose_from_translation_quaternion([0.4, 0.0, 0.0], [0, 0, 0, 1])
+    out = compose_map_outputs("map", "odom", "base_link",
+                              fix_map_from_odom @ odom_from_body, np.eye(4), odom_from_body)
+    smoothed = smoothed_outputs(out, previous, keep=0.75)
+    np.testing.assert_allclose(smoothed.map_from_odom[:3, 3], [0.1, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(smoothed.parent_from_child, smoothed.map_from_odom)
+    np.testing.assert_allclose(invert_pose(smoothed.map_from_odom) @ smoothed.map_from_body,
+                               odom_from_body, atol=1e-12)
+    np.testing.assert_allclose(smoothed_outputs(out, previous, keep=0.0).map_from_odom,
+                               out.map_from_odom, atol=1e-12)

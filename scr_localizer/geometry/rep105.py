@@ -4,11 +4,11 @@ Kept apart from any node, as nav2_amcl keeps its map->odom maths, so it can be u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scr_localizer.geometry.transforms import invert_pose
+from scr_localizer.geometry.transforms import interpolate_pose, invert_pose
 
 
 def skew(v) -> np.ndarray:
@@ -93,3 +93,12 @@ def planar_pose(pose: np.ndarray) -> np.ndarray:
     planar[:2, :2] = [[cos, -sin], [sin, cos]]
     planar[:2, 3] = pose[:2, 3]
     return planar
+
+
+def smoothed_outputs(out, previous_map_from_odom: np.ndarray, keep: float):
+    """The fix's outputs with map->odom moved only (1 - keep) of the way from the previous one,
+    and the body reported through the smoothed map->odom (odometry at the image stamp)."""
+    odom_from_body = invert_pose(out.map_from_odom) @ out.map_from_body
+    map_from_odom = interpolate_pose(previous_map_from_odom, out.map_from_odom, 1.0 - keep)
+    return replace(out, parent_from_child=map_from_odom, map_from_odom=map_from_odom,
+                   map_from_body=map_from_odom @ odom_from_body)

@@ -35,7 +35,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -62,8 +62,8 @@ from std_srvs.srv import SetBool, Trigger
 
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
-from scr_localizer.geometry.rep105 import map_to_odom_stamp, planar_pose
-from scr_localizer.geometry.transforms import interpolate_pose, invert_pose
+from scr_localizer.geometry.rep105 import map_to_odom_stamp, planar_pose, smoothed_outputs
+from scr_localizer.geometry.transforms import invert_pose
 from scr_localizer.localization.fix_gate import ACCEPTED, HELD, FixGate, GateConfig
 from scr_localizer.localization.frame_processor import (
     ERROR,
@@ -299,6 +299,9 @@ class LocalizeNode(LifecycleNode):
         self._service_thread = threading.Thread(target=self._serve, name="localize_services",
                                                 daemon=True)
         self._service_thread.start()
+        # Humble has no post-set callbacks: compat falls back to the on-set one.
+        self.parameter_callbacks = add_parameter_callbacks(
+            self, self._validate_parameters, self._parameters_changed)
 
     def _serve(self) -> None:
         while not self._stop.is_set() and self.context.ok():
@@ -306,9 +309,6 @@ class LocalizeNode(LifecycleNode):
                 self._service_executor.spin_once(timeout_sec=0.1)
             except Exception:  # noqa: BLE001 - context shut down under us: stop serving
                 return
-        # Humble has no post-set callbacks: compat falls back to the on-set one.
-        self.parameter_callbacks = add_parameter_callbacks(
-            self, self._validate_parameters, self._parameters_changed)
 
     def _init_timers(self) -> None:
         """/diagnostics in every lifecycle state; the TF re-publish timer comes with activate."""
@@ -824,15 +824,6 @@ class LocalizeNode(LifecycleNode):
         self._service_executor.shutdown(timeout_sec=1.0)
         self._service_node.destroy_node()
         return super().destroy_node()
-
-
-def smoothed_outputs(out, previous_map_from_odom: np.ndarray, keep: float):
-    """The fix's outputs with map->odom moved only (1 - keep) of the way from the previous one,
-    and the body reported through the smoothed map->odom (odometry at the image stamp)."""
-    odom_from_body = invert_pose(out.map_from_odom) @ out.map_from_body
-    map_from_odom = interpolate_pose(previous_map_from_odom, out.map_from_odom, 1.0 - keep)
-    return replace(out, parent_from_child=map_from_odom, map_from_odom=map_from_odom,
-                   map_from_body=map_from_odom @ odom_from_body)
 
 
 def _relocalize_answer(result) -> tuple[bool, str]:

@@ -193,9 +193,14 @@ def main():
         return fixes
 
     def send_initial_pose():
-        """Once the node listens and has had 1 s of odometry (5 frames matched after that):
+        """Once the node listens, receives the player's frames and has had 1 s of odometry (5
+        frames matched after that):
         the latest ground truth pose at its stamp."""
         if initial_pose_pub.get_subscription_count() == 0:
+            return False
+        # ... and once the node receives the player (discovery differs per pair of processes)
+        d = out["diagnostics"]
+        if d is None or int(d["values"].get("frames_synchronized", "0")) == 0:
             return False
         if "initial_pose_after" not in out:
             out["initial_pose_after"] = len(truth)
