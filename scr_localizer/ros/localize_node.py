@@ -525,8 +525,9 @@ class LocalizeNode(LifecycleNode):
             from scr_localizer.model.map_file import load_map
 
             scene_map = load_map(path)
-            return Localizer(scene_map, LocalizerConfig(min_inliers=self.params["min_inliers"]),
-                             device=self.params["device"]), ""
+            config = LocalizerConfig(min_inliers=self.params["min_inliers"],
+                                     backend=self.params["backend"])
+            return Localizer(scene_map, config, device=self.params["device"]), ""
         except ScrLocalizerError as exc:
             return None, f"cannot load map '{path}': {exc}"
         except Exception as exc:  # a broken file must not kill the node
