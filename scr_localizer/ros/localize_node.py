@@ -822,8 +822,10 @@ class LocalizeNode(LifecycleNode):
         return not running
 
     def destroy_node(self):
-        self._service_executor.shutdown(timeout_sec=1.0)
-        self._service_node.destroy_node()
+        # also called by rclpy's shutdown on a node whose __init__ failed (bad parameters)
+        if getattr(self, "_service_executor", None) is not None:
+            self._service_executor.shutdown(timeout_sec=1.0)
+            self._service_node.destroy_node()
         return super().destroy_node()
 
 

@@ -51,9 +51,11 @@ def main():
     parser.add_argument("--depth-half-size", action="store_true")
     parser.add_argument("--camera-info-fx", type=float, default=None,
                         help="publish this fx in CameraInfo K and P (e.g. nan)")
-    parser.add_argument("--odom-glitch-every", type=int, default=0,
-                        help="every Nth frame, odometry jumps by --odom-glitch-m in x (for that "
-                             "stamp only): its fix moves map->odom by as much")
+    parser.add_argument("--odom-glitch-pattern", default="",
+                        help="PERIOD:I,J,..: frames whose index modulo PERIOD is listed get "
+                             "odometry off by --odom-glitch-m in x, alternately + and - (for "
+                             "that stamp only), so their fixes move map->odom by as much and "
+                             "two glitched fixes never agree with each other")
     parser.add_argument("--odom-glitch-m", type=float, default=1.5)
     parser.add_argument("--compressed", action="store_true",
                         help="publish colour as a PNG CompressedImage on COLOR/compressed and "
@@ -64,6 +66,10 @@ def main():
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
 
     first, last = (int(v) for v in args.frames.split(":"))
+    glitch_period, glitch_phases, glitches = 0, set(), 0
+    if args.odom_glitch_pattern:
+        period, phases = args.odom_glitch_pattern.split(":")
+        glitch_period, glitch_phases = int(period), {int(v) for v in phases.split(",")}
     frames = []
     for frame in iter_frames(args.data, range(first, last)):
         step, color_bytes = encode_image(frame.color, "rgb8")
@@ -113,9 +119,10 @@ def main():
         stamp_ns = now_ns(index)
         stamp = ns_to_stamp(stamp_ns)
         odom_from_base = odom_from_map @ map_from_base
-        if args.odom_glitch_every and index % args.odom_glitch_every == 0:
+        if glitch_period and index % glitch_period in glitch_phases:
             odom_from_base = odom_from_base.copy()
-            odom_from_base[0, 3] += args.odom_glitch_m
+            glitches += 1
+            odom_from_base[0, 3] += args.odom_glitch_m * (1 if glitches % 2 else -1)
         tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns, odom_from_base))
         truth = PoseStamped()
         truth.header.stamp, truth.header.frame_id = stamp, "map"
