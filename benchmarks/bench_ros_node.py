@@ -1,4 +1,5 @@
-"""The localization node live over DDS: latency (image stamp -> map->odom on /tf) and the fix
+"""The localization node live over DDS: latency (image stamp -> the fix's ~/pose; the node
+publishes it right after the fix's map->odom, which is future-dated like nav2_amcl's) and the fix
 rate it sustains while a camera publishes 640x480 RGB-D at 30 Hz.
 
     python -m benchmarks.bench_ros_node [--quick] [--map PATH] [--device cpu] [--rate 30]
@@ -6,7 +7,7 @@ rate it sustains while a camera publishes 640x480 RGB-D at 30 Hz.
 Three processes, as on a robot: the node (`scr-localizer localize-node`), a player publishing
 redkitchen query frames 50-99 in a loop (colour rgb8, depth 16UC1, CameraInfo, odom->base_link,
 static base_link->camera; all stamped at publish time), and this process, which listens to /tf,
-the CameraInfo topic (input rate) and /diagnostics. Latency is measured at the listener, so it
+~/pose, the CameraInfo topic (input rate) and /diagnostics. Latency is measured at the listener, so it
 includes the DDS hop back (~1 ms). Fast DDS uses its LARGE_DATA transport on every side (the
 ros2-on-pip note: best-effort 640x480 at 30 Hz otherwise loses frames over UDP).
 Map: benchmarks/results/redkitchen_cpu.scrmap as bench_localization trains and caches it.
@@ -60,9 +61,9 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
             transport: str = "large_data", startup_timeout_s: float = 180.0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
+    from geometry_msgs.msg import PoseWithCovarianceStamped
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CameraInfo
-    from tf2_msgs.msg import TFMessage
 
     from scr_localizer.ros.conversions import stamp_to_ns
 
@@ -87,13 +88,8 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     inputs: list[float] = []
     diagnostics: dict = {}
 
-    def on_tf(msg):
-        now = time.time()
-        for t in msg.transforms:
-            if (t.header.frame_id, t.child_frame_id) == ("map", "odom"):
-                stamp_ns = stamp_to_ns(t.header.stamp)
-                if stamp_ns <= time.time_ns():  # re-published ones are future-dated
-                    fixes.append((now, stamp_ns))
+    def on_pose(msg):  # one per fix, stamped at its image
+        fixes.append((time.time(), stamp_to_ns(msg.header.stamp)))
 
     def on_diagnostics(msg):
         for status in msg.status:
@@ -101,7 +97,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
                 diagnostics.update({kv.key: kv.value for kv in status.values},
                                    message=status.message)
 
-    listener.create_subscription(TFMessage, "/tf", on_tf, 100)
+    listener.create_subscription(PoseWithCovarianceStamped, "/localize_node/pose", on_pose, 10)
     listener.create_subscription(CameraInfo, "/camera/camera/color/camera_info",
                                  lambda msg: inputs.append(time.time()), qos_profile_sensor_data)
     listener.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)

@@ -44,7 +44,7 @@ def parameter_overrides(context) -> dict:
 def _launch_node(context):
     text = {name: LaunchConfiguration(name).perform(context)
             for name in ("params_file", "namespace", "log_level", "use_respawn", "tf_topic",
-                         "tf_static_topic")}
+                         "tf_static_topic", "pose_topic")}
     return [Node(
         package="scr_localizer",
         executable="localize_node",
@@ -56,7 +56,8 @@ def _launch_node(context):
         respawn_delay=2.0,
         parameters=[text["params_file"], parameter_overrides(context)],
         # nav2-style namespaced TF: tf_topic:=tf tf_static_topic:=tf_static
-        remappings=[("/tf", text["tf_topic"]), ("/tf_static", text["tf_static_topic"])],
+        remappings=[("/tf", text["tf_topic"]), ("/tf_static", text["tf_static_topic"]),
+                    ("~/pose", text["pose_topic"])],
         ros_arguments=launch_arguments.ros_arguments(text["log_level"]),
     )]
 
@@ -78,6 +79,8 @@ def generate_launch_description():
                               description="Topic /tf is remapped to (tf: the namespace's own)"),
         DeclareLaunchArgument("tf_static_topic", default_value="/tf_static",
                               description="Topic /tf_static is remapped to"),
+        DeclareLaunchArgument("pose_topic", default_value="~/pose",
+                              description="Topic ~/pose is remapped to (amcl_pose for nav2)"),
         DeclareLaunchArgument("rgb_only", default_value="false",
                               description="Ignore depth (same as depth_topic:=\"''\")"),
     ]

@@ -150,3 +150,33 @@ def test_compose_map_outputs_and_covariance_transfer():
     assert body[0, 0] > covariance[0, 0] and body[2, 2] == pytest.approx(covariance[2, 2])
     np.testing.assert_allclose(transfer_pose_covariance(covariance, map_from_camera, np.eye(4)),
                                covariance)
+
+
+def test_compressed_inputs_give_the_same_fixes_as_raw_ones(query, localizer):
+    """image_transport 'compressed' (PNG colour) and 'compressedDepth' (16UC1 PNG with its
+    ConfigHeader) as the live node takes them: lossless, so the very same poses."""
+    from types import SimpleNamespace
+
+    from scr_localizer.io.image_messages import depth_m_from_message, rgb_from_message
+    from scr_localizer.io.images import encode_compressed, encode_compressed_depth
+
+    bag, messages = query
+    processor = FrameProcessor(ProcessorConfig(odom_frame="odom"))
+    for stamp, msgs in sorted(messages.items())[:2]:
+        raw = _process(processor, localizer, bag, msgs, stamp, now_offset_s=0.2)
+        compressed = {
+            "color": SimpleNamespace(header=msgs["color"].header,
+                                     format="rgb8; png compressed bgr8",
+                                     data=encode_compressed(rgb_from_message(msgs["color"]),
+                                                            "png")),
+            "depth": SimpleNamespace(header=msgs["depth"].header,
+                                     format="16UC1; compressedDepth png",
+                                     data=encode_compressed_depth(
+                                         depth_m_from_message(msgs["depth"]))),
+            "info": msgs["info"],
+        }
+        from_compressed = _process(processor, localizer, bag, compressed, stamp,
+                                   now_offset_s=0.2)
+        assert raw.outcome == from_compressed.outcome == LOCALIZED, from_compressed.problems
+        np.testing.assert_allclose(from_compressed.outputs.map_from_body,
+                                   raw.outputs.map_from_body, atol=1e-6)

@@ -110,3 +110,14 @@ def test_map_launch_overrides_the_mapping_knobs():
                                           "preset": "cpu"})
     assert module.parameter_overrides(context) == {"bag": "/bags/room", "iterations": 4000,
                                                    "preset": "cpu"}
+
+
+def test_nav2_example_runs_the_node_managed_in_place_of_amcl():
+    _require_launch_ros()
+    module = _load("nav2.launch.py")
+    arguments = _arguments(module.generate_launch_description())
+    assert {"map", "occupancy_map", "nav2_params_file", "bond_timeout", "two_d_mode",
+            "autostart"} <= set(arguments)
+    assert _default_text(arguments["bond_timeout"]) == "0.0"
+    assert set(module.PASSED_THROUGH) <= set(_arguments(
+        _load("localize.launch.py").generate_launch_description()))

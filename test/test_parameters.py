@@ -60,3 +60,19 @@ def test_running_node_declares_exactly_the_yaml(node_name, ros_env):
     assert got["values"] == _file_parameters(node_name)
     expected_read_only = sorted(s.name for s in NODE_PARAMETERS[node_name] if s.read_only)
     assert got["read_only"] == expected_read_only
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("backend", "tensorrt", "parameter backend is 'tensorrt'; expected one of torch, "
+                            "onnxruntime, auto"),
+    ("color_transport", "theora", "expected one of raw, compressed"),
+    ("map_to_odom_smoothing", 1.0, "parameter map_to_odom_smoothing is 1.0; expected"),
+    ("input_qos_depth", 0, "parameter input_qos_depth is 0; expected"),
+])
+def test_choices_and_ranges_are_checked_with_one_line(name, value, expected):
+    from scr_localizer.ros.parameters import LOCALIZE_NODE_PARAMETERS, parameter_problem
+
+    spec = {s.name: s for s in LOCALIZE_NODE_PARAMETERS}[name]
+    problem = parameter_problem(spec, value)
+    assert expected in problem and "\n" not in problem, problem
+    assert parameter_problem(spec, spec.default) == ""

@@ -85,7 +85,7 @@ def test_namespaced_node_with_params_file_on_the_humble_api(processes, redkitche
     # A runtime parameter change goes through the on-set fallback: the map loads.
     code, got, err = processes.probe("--set-string", f"map_path={map_file}", "--value",
                                      f"map={map_file}", *probe_args, timeout=NODE_READY_S)
-    assert code == 0 and got["set"] == [True], f"{got}\n{err}\n{processes.log('node')[-3000:]}"
+    assert code == 0 and got["set"][0] is True, f"{got}\n{err}\n{processes.log('node')[-3000:]}"
 
     # The robot's camera and TF in its namespace; fixes come out on /robot1/tf.
     processes.start("player", [str(SCRIPTS / "rgbd_player.py"), str(redkitchen), "--rate", "5",

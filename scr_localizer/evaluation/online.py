@@ -76,16 +76,24 @@ def _diagnostic_number(values: dict[str, str], *needles: str) -> float | None:
     return None
 
 
-def _estimate_via_tf(transforms_at_stamp, bag_tf, camera_frame: str, stamp: int,
+# How far past its image stamp the map -> X sent with a fix may be dated: the node future-dates
+# map -> odom by transform_tolerance_s (and bumps it past the last stamp sent).
+MAX_FUTURE_DATING_NS = 10 * 10**9
+
+
+def _estimate_via_tf(transforms_by_stamp, stamps, bag_tf, camera_frame: str, stamp: int,
                      arrival_s: float):
     """map_from_camera = map_from_X (published by the node) · X_from_camera (the bag's TF).
 
-    Of several transforms with this stamp, the one that arrived closest to the fix belongs to
-    it: a re-published map -> odom (future-dated by transform_tolerance_s) can carry exactly
-    the stamp of a later image while still holding an older fix.
+    The node sends map -> X with a fix just before its ~/pose: map -> body at the image stamp,
+    map -> odom future-dated (up to MAX_FUTURE_DATING_NS). Of the transforms dated from the image
+    stamp on, the one that arrived closest to the fix belongs to it; X -> camera is the bag's at
+    the image stamp, where the fix holds.
     """
-    ordered = sorted(transforms_at_stamp, key=lambda t: abs(t.wall_time_s - arrival_s))
-    for transform in ordered:
+    low = bisect.bisect_left(stamps, stamp)
+    high = bisect.bisect_right(stamps, stamp + MAX_FUTURE_DATING_NS)
+    candidates = [t for s in stamps[low:high] for t in transforms_by_stamp[s]]
+    for transform in sorted(candidates, key=lambda t: abs(t.wall_time_s - arrival_s)):
         try:
             child_from_camera = bag_tf.lookup(transform.child, camera_frame, stamp, 0.05)
         except Exception:  # noqa: BLE001 - no link from this child: try the next one
@@ -108,7 +116,7 @@ def frame_records(
 
     A frame is localized when the node published `~/pose` with its image stamp. The estimate
     comes from `~/pose` (estimate_from="pose"; the node must report the camera itself, i.e.
-    base_frame "") or from the TF it published with that stamp, map -> X, composed with the
+    base_frame "") or from the map -> X it published with the fix, composed with the
     bag's X -> camera (estimate_from="tf"; works for any base_frame). Latency is the wall time
     from publishing the image (or /clock reaching its stamp) to the fix's arrival.
     Returns (records, tf_vs_pose_max_gap_cm): the largest gap between the two estimates, None
@@ -120,6 +128,7 @@ def frame_records(
     transforms: dict[int, list[RecordedTransform]] = {}
     for transform in recording.transforms:
         transforms.setdefault(transform.stamp_ns, []).append(transform)
+    transform_stamps = sorted(transforms)
     records, tf_gaps = [], []
     for stamp in sorted(image_stamps_ns):
         truth_index = nearest_stamp_index(truth_stamps, stamp, tolerance_ns)
@@ -130,8 +139,8 @@ def frame_records(
             covariance = fix.covariance
             via_tf = None
             if bag_tf is not None and camera_frame:
-                via_tf = _estimate_via_tf(transforms.get(stamp, []), bag_tf, camera_frame, stamp,
-                                          fix.wall_time_s)
+                via_tf = _estimate_via_tf(transforms, transform_stamps, bag_tf, camera_frame,
+                                          stamp, fix.wall_time_s)
             if via_tf is not None and estimate_from == "pose":
                 tf_gaps.append(100.0 * pose_error(via_tf, fix.map_from_body)[0])
             estimate = via_tf if estimate_from == "tf" else fix.map_from_body

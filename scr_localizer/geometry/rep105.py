@@ -4,11 +4,11 @@ Kept apart from any node, as nav2_amcl keeps its map->odom maths, so it can be u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from scr_localizer.geometry.transforms import invert_pose
+from scr_localizer.geometry.transforms import interpolate_pose, invert_pose
 
 
 def skew(v) -> np.ndarray:
@@ -49,10 +49,12 @@ class MapOutputs:
 def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
                         map_from_camera: np.ndarray, camera_from_body: np.ndarray,
                         odom_from_body: np.ndarray | None,
-                        camera_covariance: np.ndarray | None = None) -> MapOutputs:
+                        camera_covariance: np.ndarray | None = None,
+                        two_d_mode: bool = False) -> MapOutputs:
     """map_from_body = map_from_camera · camera_from_body; with odometry (odom_frame set),
     map_from_odom = map_from_body · odom_from_body⁻¹, so that map -> odom -> body reproduces the
-    fix at the image stamp (REP-105: the localizer never publishes the body itself)."""
+    fix at the image stamp (REP-105: the localizer never publishes the body itself). two_d_mode
+    restricts map_from_odom to x, y, yaw (planar_pose) and reports the body through it."""
     map_from_camera = np.asarray(map_from_camera, dtype=np.float64)
     map_from_body = map_from_camera @ camera_from_body
     covariance = None
@@ -62,6 +64,41 @@ def compose_map_outputs(map_frame: str, odom_frame: str, body_frame: str,
         if odom_from_body is None:
             raise ValueError(f"odom frame '{odom_frame}' given without odom_from_body")
         map_from_odom = map_from_body @ invert_pose(odom_from_body)
+        if two_d_mode:
+            map_from_odom = planar_pose(map_from_odom)
+            map_from_body = map_from_odom @ odom_from_body
         return MapOutputs(map_frame, odom_frame, map_from_odom, map_from_body, map_from_odom,
                           covariance)
     return MapOutputs(map_frame, body_frame, map_from_body, map_from_body, None, covariance)
+
+
+def map_to_odom_stamp(candidate_ns: int, last_published_ns: int | None) -> int:
+    """Stamp for the next map->odom: the candidate (a fix's image stamp or the clock, plus
+    transform_tolerance), but never at or before the last one published. tf2 ignores a transform
+    whose stamp it already holds (TF_REPEATED_DATA) and a stamp behind the newest one makes
+    consumers interpolate against a value from the future, so stamps strictly increase."""
+    if last_published_ns is None:
+        return int(candidate_ns)
+    return max(int(candidate_ns), int(last_published_ns) + 1)
+
+
+def planar_pose(pose: np.ndarray) -> np.ndarray:
+    """The pose restricted to x, y and yaw (z, roll and pitch zero), for two_d_mode: a planar
+    robot's map->odom must not tilt or lift its odometry frame with visual noise. Yaw is that of
+    the rotated x axis projected on the ground plane."""
+    pose = np.asarray(pose, dtype=np.float64)
+    yaw = float(np.arctan2(pose[1, 0], pose[0, 0]))
+    cos, sin = np.cos(yaw), np.sin(yaw)
+    planar = np.eye(4)
+    planar[:2, :2] = [[cos, -sin], [sin, cos]]
+    planar[:2, 3] = pose[:2, 3]
+    return planar
+
+
+def smoothed_outputs(out, previous_map_from_odom: np.ndarray, keep: float):
+    """The fix's outputs with map->odom moved only (1 - keep) of the way from the previous one,
+    and the body reported through the smoothed map->odom (odometry at the image stamp)."""
+    odom_from_body = invert_pose(out.map_from_odom) @ out.map_from_body
+    map_from_odom = interpolate_pose(previous_map_from_odom, out.map_from_odom, 1.0 - keep)
+    return replace(out, parent_from_child=map_from_odom, map_from_odom=map_from_odom,
+                   map_from_body=map_from_odom @ odom_from_body)

@@ -8,7 +8,13 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.frames import sanitize_depth
-from scr_localizer.io.images import COLOR_ENCODINGS, DEPTH_ENCODINGS, decode_image
+from scr_localizer.io.images import (
+    COLOR_ENCODINGS,
+    DEPTH_ENCODINGS,
+    decode_compressed,
+    decode_compressed_depth,
+    decode_image,
+)
 
 
 def check_color_encoding(msg) -> None:
@@ -31,10 +37,23 @@ def decode_message(msg) -> np.ndarray:
 
 
 def rgb_from_message(msg) -> np.ndarray:
+    """sensor_msgs/Image or CompressedImage (image_transport 'compressed') as RGB uint8."""
+    if is_compressed(msg):
+        return decode_compressed(msg.format, msg.data)
     check_color_encoding(msg)
     return decode_message(msg)
 
 
 def depth_m_from_message(msg) -> np.ndarray:
+    """sensor_msgs/Image or a 'compressedDepth' CompressedImage as float32 metres."""
+    if is_compressed(msg):
+        return sanitize_depth(decode_compressed_depth(msg.format, msg.data))
     check_depth_encoding(msg)
     return sanitize_depth(decode_message(msg))
+
+
+def is_compressed(msg) -> bool:
+    """sensor_msgs/CompressedImage (image_transport 'compressed' / 'compressedDepth') rather
+    than sensor_msgs/Image: it has a format string instead of an encoding."""
+    return hasattr(msg, "format") and not hasattr(msg, "encoding")
+

@@ -7,6 +7,8 @@ so they work for rosbags messages and rclpy messages alike.
 
 from __future__ import annotations
 
+import struct
+
 import cv2
 import numpy as np
 
@@ -247,6 +249,18 @@ def encode_compressed(rgb: np.ndarray, format: str = "jpeg", quality: int = 95) 
     if not ok:  # pragma: no cover - OpenCV failure
         raise ScrLocalizerError(f"cannot encode image as {format}")
     return buffer.tobytes()
+
+
+def encode_compressed_depth(depth_m: np.ndarray) -> bytes:
+    """Depth in metres -> a 'compressedDepth' payload as compressed_depth_image_transport writes
+    it for 16UC1 streams: the 12-byte ConfigHeader (format 0 = PNG, no quantization) and a
+    16-bit PNG of millimetres."""
+    _, data = encode_image(depth_m, "16UC1")
+    millimetres = np.frombuffer(data, dtype="<u2").reshape(np.asarray(depth_m).shape[:2])
+    ok, buffer = cv2.imencode(".png", millimetres)
+    if not ok:  # pragma: no cover - OpenCV failure
+        raise ScrLocalizerError("cannot encode depth as PNG")
+    return struct.pack("<iff", 0, 0.0, 0.0) + buffer.tobytes()
 
 
 def _field(msg, *names):

@@ -78,6 +78,7 @@ class ProcessorConfig:
     camera_info_topic: str = "camera_info"
     max_frame_age_s: float = 1.0
     min_inliers: int = 80
+    two_d_mode: bool = False  # map->odom restricted to x, y, yaw
 
 
 @dataclass
@@ -179,7 +180,8 @@ class FrameProcessor:
         odom_from_body = looked_up.pop(0) if cfg.odom_frame else None
         result.outputs = compose_map_outputs(
             cfg.map_frame, cfg.odom_frame, body_frame, fix.world_from_camera, camera_from_body,
-            odom_from_body, getattr(fix, "covariance", None))
+            odom_from_body, getattr(fix, "covariance", None),
+            two_d_mode=cfg.two_d_mode)
         result.outcome = LOCALIZED
         return result
 

@@ -111,8 +111,10 @@ def update_input_problems(problems: Problems, params: dict, inputs: list[str], e
 
 
 def status_message(name: str, hardware_id: str, enabled: bool,
-                   problems: dict[str, tuple[int, str]], rate_hz: float, values: dict[str, str]):
-    """The node's DiagnosticStatus: worst problem's level, the problems as the message."""
+                   problems: dict[str, tuple[int, str]], rate_hz: float, values: dict[str, str],
+                   inactive: str = ""):
+    """The node's DiagnosticStatus: worst problem's level, the problems as the message;
+    `inactive`: the lifecycle state when the node is not active (nothing is published)."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
     status = DiagnosticStatus()
@@ -120,7 +122,8 @@ def status_message(name: str, hardware_id: str, enabled: bool,
     status.hardware_id = hardware_id
     level = max((lvl for lvl, _ in problems.values()), default=OK)
     status.level = bytes([level]) if isinstance(DiagnosticStatus.OK, bytes) else level
-    parts = [] if enabled else ["paused (~/enable)"]
+    parts = [f"inactive (lifecycle state '{inactive}')"] if inactive else []
+    parts += [] if enabled else ["paused (~/enable)"]
     parts += [message for _, message in problems.values()]
     status.message = "; ".join(parts) or f"localizing at {rate_hz:.1f} Hz"
     status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

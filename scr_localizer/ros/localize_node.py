@@ -7,8 +7,16 @@ own thread and swaps the localizer in only once the new map is ready, so a bad `
 takes the running one down. Problems with the inputs are kept by name, logged (throttled) and
 reported on /diagnostics until the input is fixed.
 
-Not a lifecycle node: it must run from a plain `ros2 run` / `scr-localizer localize-node`
-without a lifecycle manager; `~/enable` (std_srvs/SetBool) covers pausing and resuming.
+Lifecycle: always an rclpy LifecycleNode, so nav2's lifecycle_manager and nav2_simple_commander
+(`<node>/get_state`) can manage it. With use_lifecycle false (the default) it configures and
+activates itself at start-up, so a plain `ros2 run` localizes at once; with use_lifecycle true
+it waits for configure (loads the map synchronously, fails with the reason) and activate
+(subscribes, publishes TF and ~/pose); deactivate unsubscribes and stops publishing; cleanup
+frees the model. nav2's lifecycle_manager also expects a bond: the node forms one when bondpy
+is installed, otherwise the manager needs `bond_timeout: 0.0` (see the README).
+`~/enable` (std_srvs/SetBool) pauses and resumes an active node; `~/relocalize`
+(std_srvs/Trigger) localizes the next frame now, bypassing the odometry gate, and answers with
+the result.
 
 Transport: with Fast DDS' defaults most 640x480 images are lost between processes. Measured with
 benchmarks/bench_ros_node.py on 2 busy cores at 30 Hz RGB-D: a profile with a 64 MB shared-memory
@@ -41,14 +49,22 @@ from rclpy.executors import (
     MultiThreadedExecutor,
     SingleThreadedExecutor,
 )
-from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image
-from std_srvs.srv import SetBool
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_srvs.srv import SetBool, Trigger
 
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.rep105 import map_to_odom_stamp, planar_pose, smoothed_outputs
+from scr_localizer.geometry.transforms import invert_pose
+from scr_localizer.localization.fix_gate import ACCEPTED, HELD, FixGate, GateConfig
 from scr_localizer.localization.frame_processor import (
     ERROR,
     FAILED,
@@ -75,8 +91,10 @@ from scr_localizer.ros.compat import (
 )
 from scr_localizer.ros.conversions import (
     fill_pose,
+    matrix_from_pose,
     matrix_from_transform,
     ns_to_stamp,
+    stamp_to_ns,
     transform_stamped,
 )
 from scr_localizer.ros.diagnostics import Problems, status_message, update_input_problems
@@ -88,6 +106,32 @@ from scr_localizer.ros.parameters import (
 from scr_localizer.ros.shutdown import exit_now, init_rclpy, shutdown_rclpy
 
 NODE_NAME = defaults.LOCALIZE_NODE_NAME
+# As nav2_amcl's amcl_pose: a transient_local subscriber that connects late (nav2's simple
+# commander) gets the last pose; a volatile publisher would never match it.
+POSE_QOS = QoSProfile(depth=1, history=HistoryPolicy.KEEP_LAST,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
+# RViz's "2D Pose Estimate" publishes reliable, volatile.
+INITIAL_POSE_TOPIC = "initialpose"
+# image_transport's topic suffixes for the transports the node can take.
+TRANSPORT_SUFFIX = {"raw": "", "compressed": "/compressed", "compressedDepth": "/compressedDepth"}
+SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
+
+
+class RelocalizeRequest:
+    """A waiting ~/relocalize call: answered by the next frame the worker localizes."""
+
+    def __init__(self, deadline_s: float):
+        self.deadline_s = deadline_s  # monotonic
+        self.answered = threading.Event()
+        self.answer: tuple[bool, str] = (False, "")
+
+    def done(self) -> bool:
+        return self.answered.is_set()
+
+    def set_answer(self, success: bool, message: str) -> None:
+        self.answer = (success, message)
+        self.answered.set()
 
 
 @dataclass
@@ -122,9 +166,10 @@ class _Tf2Transforms:
         return text.replace("\n", " ")[:300] or "none"
 
 
-class LocalizeNode(Node):
-    """Set-up in the order nav2_amcl uses: parameters, state, transforms, publishers,
-    subscriptions, services and timers; then the map loads in the background."""
+class LocalizeNode(LifecycleNode):
+    """Set-up in the order nav2_amcl uses: parameters, state, transforms, publishers, services
+    and timers; subscriptions (and the TF re-publish timer) come with activate, the map with
+    configure."""
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
@@ -132,25 +177,35 @@ class LocalizeNode(Node):
         self._init_state()
         self._init_transforms()
         self._init_publishers()
-        self._init_subscriptions()
         self._init_services()
         self._init_timers()
         self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
         self._worker.start()
-        self._load_map(self.params["map_path"])
-        p = self.params
-        topics = ", ".join(self.shown["topics"].values())
-        self.get_logger().info(
-            f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
-            f"{p['map_frame']}->{p['odom_frame'] or p['base_frame'] or '<camera>'}")
         if CV_BRIDGE_UNAVAILABLE and "cannot be imported" not in CV_BRIDGE_UNAVAILABLE:
             self.get_logger().warning(f"{CV_BRIDGE_UNAVAILABLE}; decoding images without it")
+        p = self.params
+        if p["use_lifecycle"] and not p["autostart"]:
+            self.get_logger().info("lifecycle node: waiting for configure and activate (nav2 "
+                                   "lifecycle_manager, or `ros2 lifecycle set`)")
+            return
+        if self.trigger_configure() == SUCCESS:
+            self.trigger_activate()
 
     def _init_parameters(self) -> None:
         self.params = declare_parameters(self, LOCALIZE_NODE_PARAMETERS)
-        self.enabled = bool(self.params["enabled"])
-        self.rgb_only = not self.params["depth_topic"]
+        p = self.params
+        self.enabled = bool(p["enabled"])
+        self.rgb_only = not p["depth_topic"]
         self.problems = Problems(self.get_logger())
+        # Messages and /diagnostics name the topics as resolved (relative defaults resolve in
+        # the node's namespace: /robot1/camera/camera/color/image_raw).
+        self.input_topics = {"color": p["color_topic"] + TRANSPORT_SUFFIX[p["color_transport"]]}
+        if not self.rgb_only:
+            self.input_topics["depth"] = (p["depth_topic"]
+                                          + TRANSPORT_SUFFIX[p["depth_transport"]])
+        self.input_topics["camera_info"] = p["camera_info_topic"]
+        self.shown = {"topics": {f"{key}_topic": self.resolve_topic_name(topic)
+                                 for key, topic in self.input_topics.items()}}
 
     def _init_state(self) -> None:
         self._stop = threading.Event()
@@ -162,11 +217,24 @@ class LocalizeNode(Node):
         self._map_generation = 0
         self._map_loading = ""
         self._map_loaders: list[threading.Thread] = []
+        self._validated_map: tuple[str, object] | None = None  # loaded by a map_path request
+        self.lifecycle_state = "unconfigured"
+        self._active = False
+        self._subs: dict[str, Subscriber] = {}
+        self._initial_pose_sub = None
+        self._republish_timer = None
+        self._bond = None
+        self._relocalize_requests: list[RelocalizeRequest] = []
         self._last_map_from_odom: np.ndarray | None = None
+        self._pending_initial_pose: PoseWithCovarianceStamped | None = None
+        # One map->odom publisher (fixes, re-publishes, initial poses) whose stamps increase.
+        self._tf_lock = threading.Lock()
+        self._last_tf_stamp_ns: int | None = None
+        self.gate = FixGate(self._gate_config())
         self._stats_lock = threading.Lock()
         self.counts = dict.fromkeys(
             ("synchronized", "processed", "localized", "failed", "superseded", "stale",
-             "rejected_input"), 0)
+             "rejected_input", "initial_poses", "relocalized"), 0)
         self.received = {"color": 0, "depth": 0, "camera_info": 0}
         self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
@@ -180,43 +248,142 @@ class LocalizeNode(Node):
         self.tf_broadcaster = TransformBroadcaster(self)
 
     def _init_publishers(self) -> None:
-        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", 10)
+        self.pose_pub = self.create_publisher(PoseWithCovarianceStamped, "~/pose", POSE_QOS)
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
 
-    def _init_subscriptions(self) -> None:
+    def _input_qos(self) -> QoSProfile:
+        """sensor_data (best effort: matches reliable and best-effort publishers) or reliable."""
         p = self.params
-        self._subs = {"color": Subscriber(self, Image, p["color_topic"],
-                                          qos_profile=qos_profile_sensor_data)}
-        if not self.rgb_only:
-            self._subs["depth"] = Subscriber(self, Image, p["depth_topic"],
-                                             qos_profile=qos_profile_sensor_data)
-        self._subs["camera_info"] = Subscriber(self, CameraInfo, p["camera_info_topic"],
-                                               qos_profile=qos_profile_sensor_data)
+        reliability = (ReliabilityPolicy.RELIABLE if p["input_qos"] == "reliable"
+                       else ReliabilityPolicy.BEST_EFFORT)
+        return QoSProfile(depth=int(p["input_qos_depth"]), history=HistoryPolicy.KEEP_LAST,
+                          reliability=reliability, durability=DurabilityPolicy.VOLATILE)
+
+    def _create_subscriptions(self) -> None:
+        """On activate: the synchronized inputs and initialpose."""
+        p, qos = self.params, self._input_qos()
+        types = {"color": CompressedImage if p["color_transport"] == "compressed" else Image,
+                 "depth": CompressedImage if p["depth_transport"] == "compressedDepth" else Image,
+                 "camera_info": CameraInfo}
+        self._subs = {key: Subscriber(self, types[key], topic, qos_profile=qos)
+                      for key, topic in self.input_topics.items()}
         for key, sub in self._subs.items():
             sub.registerCallback(self._count_input, key)
         self.sync = ApproximateTimeSynchronizer(
             list(self._subs.values()), int(p["sync_queue_size"]), float(p["sync_slop_s"]))
         self.sync.registerCallback(self._on_synchronized)
-        # Messages and /diagnostics name the topics as resolved (relative defaults resolve in
-        # the node's namespace: /robot1/camera/camera/color/image_raw).
-        topics = {f"{key}_topic": self.resolve_topic_name(sub.getTopic())
-                  for key, sub in self._subs.items()}
-        self.shown = {"topics": topics}
+        self._initial_pose_sub = self.create_subscription(
+            PoseWithCovarianceStamped, INITIAL_POSE_TOPIC, self._on_initial_pose, 10)
+
+    def _destroy_subscriptions(self) -> None:
+        for sub in self._subs.values():
+            self.destroy_subscription(sub.sub)
+        self._subs = {}
+        if self._initial_pose_sub is not None:
+            self.destroy_subscription(self._initial_pose_sub)
+            self._initial_pose_sub = None
 
     def _init_services(self) -> None:
         self.create_service(SetBool, "~/enable", self._on_enable)
+        # ~/relocalize waits for a frame, so it is served on a node and executor thread of its
+        # own: a callback blocking the main executor would stop the very frames it waits for
+        # (and an async one starves the subscriptions: rclpy re-runs a waiting coroutine on every
+        # spin, measured here as no frames delivered while it waited).
+        self._service_node = rclpy.create_node(
+            f"{self.get_name()}_services", namespace=self.get_namespace(), context=self.context,
+            use_global_arguments=False, start_parameter_services=False)
+        self._service_node.create_service(
+            Trigger, f"{self.get_fully_qualified_name()}/relocalize", self._on_relocalize)
+        self._service_executor = SingleThreadedExecutor(context=self.context)
+        self._service_executor.add_node(self._service_node)
+        self._service_thread = threading.Thread(target=self._serve, name="localize_services",
+                                                daemon=True)
+        self._service_thread.start()
         # Humble has no post-set callbacks: compat falls back to the on-set one.
         self.parameter_callbacks = add_parameter_callbacks(
             self, self._validate_parameters, self._parameters_changed)
 
+    def _serve(self) -> None:
+        while not self._stop.is_set() and self.context.ok():
+            try:
+                self._service_executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: BLE001 - context shut down under us: stop serving
+                return
+
     def _init_timers(self) -> None:
+        """/diagnostics in every lifecycle state; the TF re-publish timer comes with activate."""
+        self._timer_group = MutuallyExclusiveCallbackGroup()
+        self.create_timer(max(self.params["diagnostics_period_s"], 0.05),
+                          self._publish_diagnostics, callback_group=self._timer_group)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        """Managed (use_lifecycle): load the map now and fail with the reason, so the manager
+        stops the bring-up; unmanaged: load in the background, the node reports on
+        /diagnostics and keeps running whatever the map."""
+        path = self.params["map_path"]
+        if not self.params["use_lifecycle"]:
+            self._load_map(path)
+        else:
+            localizer, error = self._open_map(path)
+            if localizer is None:
+                self.problems.set("map", ERROR, error)
+                self.get_logger().error(f"configure failed: {error}")
+                return FAILURE
+            self._install_map(localizer, path)
+        self.lifecycle_state = "inactive"
+        return SUCCESS
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
         p = self.params
-        timer_group = MutuallyExclusiveCallbackGroup()
+        self._create_subscriptions()
         if p["tf_publish_rate_hz"] > 0:
-            self.create_timer(1.0 / p["tf_publish_rate_hz"], self._republish,
-                              callback_group=timer_group)
-        self.create_timer(max(p["diagnostics_period_s"], 0.05), self._publish_diagnostics,
-                          callback_group=timer_group)
+            self._republish_timer = self.create_timer(
+                1.0 / p["tf_publish_rate_hz"], self._republish, callback_group=self._timer_group)
+        self._active = True
+        self.lifecycle_state = "active"
+        if p["use_lifecycle"]:
+            self._bond = _start_bond(self)
+        topics = ", ".join(self.shown["topics"].values())
+        self.get_logger().info(
+            f"listening to {topics} ({'RGB-only' if self.rgb_only else 'RGB-D'}); publishing "
+            f"{p['map_frame']}->{p['odom_frame'] or p['base_frame'] or '<camera>'}")
+        return SUCCESS
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        """No TF and no ~/pose from here on; the map and the estimate stay for reactivation."""
+        self._active = False
+        self.lifecycle_state = "inactive"
+        self._destroy_subscriptions()
+        if self._republish_timer is not None:
+            self.destroy_timer(self._republish_timer)
+            self._republish_timer = None
+        with self._mailbox_lock:
+            self._pending = None
+            self._pending_initial_pose = None
+        self._answer_relocalize(False, "deactivated before a frame was localized")
+        if self._bond is not None:
+            self._bond.shutdown()
+            self._bond = None
+        return SUCCESS
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        """Frees the model (and its device memory); configure loads the map again."""
+        with self._localizer_lock:
+            self._map_generation += 1  # a background load still running is dropped
+            self._localizer, self._localizer_map, self._map_loading = None, "", ""
+        with self._stats_lock:
+            self._last_map_from_odom = None
+            self.gate = FixGate(self._gate_config())
+        self.problems.clear("map")
+        self.lifecycle_state = "unconfigured"
+        return SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        if self._active:
+            self.on_deactivate(state)
+        self.lifecycle_state = "finalized"
+        return SUCCESS
 
     # -- inputs --------------------------------------------------------------------------------
     def _count_input(self, msg, key: str) -> None:
@@ -229,7 +396,7 @@ class LocalizeNode(Node):
         depth = None if self.rgb_only else rest[0]
         with self._stats_lock:
             self.counts["synchronized"] += 1
-        if not self.enabled:
+        if not self._active or not (self.enabled or self._relocalize_requests):
             return
         frame = PendingFrame(color, depth, info)
         with self._mailbox_lock:
@@ -237,6 +404,12 @@ class LocalizeNode(Node):
                 with self._stats_lock:
                     self.counts["superseded"] += 1
             self._pending = frame
+            self._mailbox_lock.notify()
+
+    def _on_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        """Handed to the worker: composing it waits for odom->base at its stamp."""
+        with self._mailbox_lock:
+            self._pending_initial_pose = msg
             self._mailbox_lock.notify()
 
     def _on_enable(self, request, response):
@@ -249,22 +422,79 @@ class LocalizeNode(Node):
         self.get_logger().info(f"~/enable: {response.message}")
         return response
 
+    def _on_relocalize(self, request, response):
+        """Localize the next frame now (also while paused) and answer with the result; a fix
+        replaces map->odom at once (no gate, no smoothing): the caller knows the robot moved."""
+        if not self._active:
+            response.success = False
+            response.message = f"not active (lifecycle state '{self.lifecycle_state}')"
+            return response
+        with self._localizer_lock:
+            loaded = self._localizer is not None
+        if not loaded:
+            response.success = False
+            response.message = "no map loaded (map_path)"
+            return response
+        timeout_s = float(self.params["relocalize_timeout_s"])
+        waiting = RelocalizeRequest(time.monotonic() + timeout_s)
+        with self._mailbox_lock:
+            self._relocalize_requests.append(waiting)
+            self._mailbox_lock.notify()
+        # the worker answers by the deadline; the margin covers a frame still being localized
+        if not waiting.answered.wait(timeout_s + 30.0):
+            waiting.set_answer(False, "no answer from the worker")
+        response.success, response.message = waiting.answer
+        self.get_logger().info(f"~/relocalize: {response.message}")
+        return response
+
+    def _answer_relocalize(self, success: bool, message: str, expired_only: bool = False) -> None:
+        """Answer the waiting ~/relocalize calls (only those past their deadline when
+        expired_only)."""
+        now = time.monotonic()
+        with self._mailbox_lock:
+            answered = [r for r in self._relocalize_requests
+                        if not expired_only or r.deadline_s <= now]
+            self._relocalize_requests = [r for r in self._relocalize_requests
+                                         if r not in answered]
+        for request in answered:
+            if not request.done():
+                request.set_answer(success, message)
+
     # -- parameters ----------------------------------------------------------------------------
     def _validate_parameters(self, parameters) -> SetParametersResult:
-        """The same ranges as at start-up (ParameterSpec.minimum, finite floats)."""
+        """The same ranges as at start-up (ParameterSpec.minimum, finite floats). A new
+        map_path is loaded here, so the request is answered only once the map is ready, or
+        refused with the reason while the old map stays in use."""
         specs = {spec.name: spec for spec in LOCALIZE_NODE_PARAMETERS}
         for parameter in parameters:
             problem = parameter_problem(specs.get(parameter.name), parameter.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        for parameter in parameters:
+            if parameter.name == "map_path" and self.lifecycle_state != "unconfigured":
+                localizer, error = self._open_map(parameter.value)
+                if localizer is None:
+                    self._report_map_error(error)
+                    current = self._localizer_map or "none"
+                    return SetParametersResult(
+                        successful=False, reason=f"{error}; still using map '{current}'")
+                self._validated_map = (parameter.value, localizer)
         return SetParametersResult(successful=True)
 
     def _parameters_changed(self, parameters) -> None:
         for parameter in parameters:
             if parameter.name in self.params:
                 self.params[parameter.name] = parameter.value
-            if parameter.name == "map_path":
-                self._load_map(parameter.value)
+            if parameter.name == "map_path" and self._validated_map is not None:
+                path, localizer = self._validated_map
+                self._validated_map = None
+                with self._localizer_lock:
+                    self._map_generation += 1  # a start-up load still running is dropped
+                    self._map_loading = ""
+                self._install_map(localizer, path)
+            if parameter.name.startswith("gate_"):
+                with self._stats_lock:
+                    self.gate.config = self._gate_config()
             if parameter.name == "min_inliers":
                 with self._localizer_lock:
                     if self._localizer is not None:
@@ -277,8 +507,7 @@ class LocalizeNode(Node):
             generation = self._map_generation
             self._map_loading = path
         if not path:
-            self._finish_load(generation, None, "", "no map loaded: set the parameter map_path "
-                              "to a map file written by the mapping node")
+            self._finish_load(generation, None, "", self._open_map(path)[1])
             return
         self.get_logger().info(f"loading map '{path}'")
         loader = threading.Thread(target=self._load_map_thread, args=(generation, path),
@@ -286,24 +515,39 @@ class LocalizeNode(Node):
         self._map_loaders = [t for t in self._map_loaders if t.is_alive()] + [loader]
         loader.start()
 
-    def _load_map_thread(self, generation: int, path: str) -> None:
+    def _open_map(self, path: str):
+        """(Localizer, "") or (None, the reason in one line); never raises."""
+        if not path:
+            return None, ("no map loaded: set the parameter map_path to a map file written by "
+                          "the mapping node")
         try:
             from scr_localizer.localization.localizer import Localizer, LocalizerConfig
             from scr_localizer.model.map_file import load_map
 
             scene_map = load_map(path)
-            localizer = Localizer(scene_map, LocalizerConfig(min_inliers=self.params["min_inliers"]),
-                                  device=self.params["device"])
+            config = LocalizerConfig(min_inliers=self.params["min_inliers"],
+                                     backend=self.params["backend"])
+            return Localizer(scene_map, config, device=self.params["device"]), ""
         except ScrLocalizerError as exc:
-            self._finish_load(generation, None, path, f"cannot load map '{path}': {exc}")
-            return
+            return None, f"cannot load map '{path}': {exc}"
         except Exception as exc:  # a broken file must not kill the node
             if not self._stop.is_set():
                 self.get_logger().debug(traceback.format_exc())
-            self._finish_load(generation, None, path,
-                              f"cannot load map '{path}': {type(exc).__name__}: {exc}")
-            return
-        self._finish_load(generation, localizer, path, "")
+            return None, f"cannot load map '{path}': {type(exc).__name__}: {exc}"
+
+    def _install_map(self, localizer, path: str) -> None:
+        """Swap the localizer in; the old map->odom and gate estimate belong to the old map."""
+        with self._localizer_lock:
+            self._localizer, self._localizer_map = localizer, path
+        with self._stats_lock:
+            self._last_map_from_odom = None
+            self.gate = FixGate(self._gate_config())
+        self.problems.clear("map")
+        self.get_logger().info(f"map '{path}' loaded")
+
+    def _load_map_thread(self, generation: int, path: str) -> None:
+        localizer, error = self._open_map(path)
+        self._finish_load(generation, localizer, path, error)
 
     def _finish_load(self, generation: int, localizer, path: str, error: str) -> None:
         if self._stop.is_set():
@@ -312,31 +556,39 @@ class LocalizeNode(Node):
             if generation != self._map_generation:
                 return  # a newer map_path was set meanwhile
             self._map_loading = ""
-            if localizer is not None:
-                self._localizer, self._localizer_map = localizer, path
-                with self._stats_lock:  # the old map->odom belongs to the old map
-                    self._last_map_from_odom = None
-            current = self._localizer_map if self._localizer is not None else ""
-        if error:
-            if current:
-                self.problems.set("map", WARN, f"{error}; still localizing with '{current}'")
-            else:
-                self.problems.set("map", ERROR, error)
+        if localizer is not None:
+            self._install_map(localizer, path)
         else:
-            self.problems.clear("map")
-            self.get_logger().info(f"map '{path}' loaded")
+            self._report_map_error(error)
+
+    def _report_map_error(self, error: str) -> None:
+        """On /diagnostics until a map loads: WARN while an older map still localizes."""
+        with self._localizer_lock:
+            current = self._localizer_map if self._localizer is not None else ""
+        if current:
+            self.problems.set("map", WARN, f"{error}; still localizing with '{current}'")
+        else:
+            self.problems.set("map", ERROR, error)
 
     # -- worker --------------------------------------------------------------------------------
     def _work(self) -> None:
         while not self._stop.is_set():
             with self._mailbox_lock:
-                if self._pending is None:
+                if self._pending is None and self._pending_initial_pose is None:
                     self._mailbox_lock.wait(timeout=0.1)
                 frame, self._pending = self._pending, None
-            if frame is None or not self.enabled:
+                initial_pose, self._pending_initial_pose = self._pending_initial_pose, None
+                relocalize = [r for r in self._relocalize_requests if not r.done()]
+            self._answer_relocalize(False, "no frame was localized within relocalize_timeout_s="
+                                    f"{self.params['relocalize_timeout_s']} s (inputs: "
+                                    f"{', '.join(self.shown['topics'].values())})",
+                                    expired_only=True)
+            if initial_pose is not None and self._active:
+                self._apply_initial_pose(initial_pose)
+            if frame is None or not self._active or not (self.enabled or relocalize):
                 continue
             try:
-                self._process(frame)
+                self._process(frame, forced=bool(relocalize))
             except Exception as exc:  # keep the node up whatever a frame does
                 self.problems.set("internal", ERROR,
                                   f"unexpected error while localizing: {type(exc).__name__}: {exc}")
@@ -352,11 +604,14 @@ class LocalizeNode(Node):
                 map_frame=p["map_frame"], odom_frame=p["odom_frame"], base_frame=p["base_frame"],
                 camera_frame=p["camera_frame"], color_topic=shown["color_topic"],
                 depth_topic=shown["depth_topic"], camera_info_topic=shown["camera_info_topic"],
-                max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"])),
+                max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"]),
+                two_d_mode=bool(p["two_d_mode"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
-    def _process(self, frame: PendingFrame) -> None:
-        """Run the ROS-free processor on one frame; count, file its problems, publish a fix."""
+    def _process(self, frame: PendingFrame, forced: bool = False) -> None:
+        """Run the ROS-free processor on one frame; count, file its problems, publish a fix.
+        forced (~/relocalize waiting): the fix bypasses gate and smoothing, and the waiting
+        calls get the outcome."""
         with self._localizer_lock:
             localizer = self._localizer
         transforms = _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
@@ -377,16 +632,102 @@ class LocalizeNode(Node):
                 self._last_inliers = (result.inliers, result.inlier_ratio)
         self.problems.apply(result.problems)
         if result.outcome == LOCALIZED:
-            self._publish_fix(frame, result)
+            self._publish_fix(frame, result, forced)
+        if forced and result.outcome != STALE:
+            self._answer_relocalize(*_relocalize_answer(result))
 
-    def _publish_fix(self, frame: PendingFrame, result) -> None:
+    def _gate_config(self) -> GateConfig:
+        p = self.params
+        return GateConfig(max_translation_m=float(p["gate_max_translation_m"]),
+                          max_rotation_deg=float(p["gate_max_rotation_deg"]),
+                          agree_count=int(p["gate_agree_count"]))
+
+    def _send_transform(self, parent: str, child: str, candidate_ns: int,
+                        parent_from_child: np.ndarray) -> None:
+        """The node's only /tf send: stamps strictly increase (map_to_odom_stamp)."""
+        with self._tf_lock:
+            stamp_ns = map_to_odom_stamp(candidate_ns, self._last_tf_stamp_ns)
+            self._last_tf_stamp_ns = stamp_ns
+            self.tf_broadcaster.sendTransform(
+                transform_stamped(parent, child, stamp_ns, parent_from_child))
+
+    def _future_dated(self, stamp_ns: int) -> int:
+        return stamp_ns + int(self.params["transform_tolerance_s"] * 1e9)
+
+    def _apply_initial_pose(self, msg: PoseWithCovarianceStamped) -> None:
+        """map->odom from an operator's pose of the body (RViz "2D Pose Estimate") and
+        odom->body at its stamp; it seeds the gate, so fixes take over once agree_count of them
+        agree (or at once when they agree with it)."""
+        p = self.params
+        body_frame = p["base_frame"] or p["camera_frame"]
+        where = self.resolve_topic_name(INITIAL_POSE_TOPIC)
+        if msg.header.frame_id not in ("", p["map_frame"]):
+            self.problems.set("initial_pose", WARN, f"initial pose on {where} is in frame "
+                              f"'{msg.header.frame_id}'; expected '{p['map_frame']}'")
+            return
+        if not p["odom_frame"] or not body_frame:
+            self.problems.set("initial_pose", WARN, f"initial pose on {where} ignored: it needs "
+                              "odom_frame and base_frame (or camera_frame) set")
+            return
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        transforms = _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
+                                    p["tf_timeout_s"])
+        try:
+            odom_from_body = transforms.lookup(p["odom_frame"], body_frame, stamp_ns)
+        except TransformUnavailable:
+            try:  # RViz stamps with its clock, which may be ahead of odometry: take the latest
+                odom_from_body = transforms.lookup(p["odom_frame"], body_frame, 0)
+                stamp_ns = self.get_clock().now().nanoseconds
+                self.get_logger().info(f"initial pose on {where}: no odometry at its stamp, "
+                                       "composed with the latest")
+            except TransformUnavailable as exc:
+                self.problems.set("initial_pose", WARN, f"initial pose on {where} ignored: TF "
+                                  f"{p['odom_frame']} <- {body_frame} missing: {exc}")
+                return
+        map_from_body = matrix_from_pose(msg.pose.pose)
+        map_from_odom = map_from_body @ invert_pose(odom_from_body)
+        if p["two_d_mode"]:
+            map_from_odom = planar_pose(map_from_odom)
+        with self._stats_lock:
+            self._last_map_from_odom = map_from_odom
+            self.gate.seed(map_from_odom)
+            self.counts["initial_poses"] += 1
+        self.problems.clear("initial_pose")
+        if p["publish_tf"] and self.enabled and self._active:
+            self._send_transform(p["map_frame"], p["odom_frame"], self._future_dated(stamp_ns),
+                                 map_from_odom)
+        pose = PoseWithCovarianceStamped()
+        pose.header.stamp = ns_to_stamp(stamp_ns)
+        pose.header.frame_id = p["map_frame"]
+        fill_pose(pose.pose.pose, map_from_odom @ odom_from_body)
+        pose.pose.covariance = list(msg.pose.covariance)
+        self.pose_pub.publish(pose)
+        x, y = map_from_body[0, 3], map_from_body[1, 3]
+        self.get_logger().info(f"initial pose from {where}: x={x:.2f} y={y:.2f}")
+
+    def _publish_fix(self, frame: PendingFrame, result, forced: bool = False) -> None:
         p, out = self.params, result.outputs
         if out.map_from_odom is not None:
             with self._stats_lock:
+                if forced:
+                    self.gate.seed(out.map_from_odom)
+                    self.counts["relocalized"] += 1
+                    verdict = "forced"
+                else:
+                    verdict = self.gate.offer(out.map_from_odom)
+                if verdict == HELD:
+                    return  # not consistent with the estimate (yet): never reaches /tf
+                previous = self._last_map_from_odom
+                keep = float(p["map_to_odom_smoothing"])
+                if verdict == ACCEPTED and previous is not None and keep > 0:
+                    out = smoothed_outputs(out, previous, keep)
                 self._last_map_from_odom = out.map_from_odom
         if p["publish_tf"]:
-            self.tf_broadcaster.sendTransform(transform_stamped(
-                out.parent, out.child, result.stamp_ns, out.parent_from_child))
+            # map->odom future-dated like the re-publishes (nav2_amcl's transform_tolerance);
+            # map->body (no odometry) holds only at the image stamp.
+            candidate_ns = (self._future_dated(result.stamp_ns) if out.map_from_odom is not None
+                            else result.stamp_ns)
+            self._send_transform(out.parent, out.child, candidate_ns, out.parent_from_child)
         published_ns = self.get_clock().now().nanoseconds
         pose = PoseWithCovarianceStamped()
         pose.header.stamp = frame.color.header.stamp
@@ -404,14 +745,14 @@ class LocalizeNode(Node):
     def _republish(self) -> None:
         with self._stats_lock:
             map_from_odom = self._last_map_from_odom
-        if map_from_odom is None or not self.enabled or not self.params["publish_tf"]:
+        if (map_from_odom is None or not self._active or not self.enabled
+                or not self.params["publish_tf"]):
             return
         if not self.params["odom_frame"]:
             return  # a fixed map->base would be wrong as soon as the robot moves
-        stamp_ns = self.get_clock().now().nanoseconds + int(
-            self.params["transform_tolerance_s"] * 1e9)
-        self.tf_broadcaster.sendTransform(transform_stamped(
-            self.params["map_frame"], self.params["odom_frame"], stamp_ns, map_from_odom))
+        self._send_transform(self.params["map_frame"], self.params["odom_frame"],
+                             self._future_dated(self.get_clock().now().nanoseconds),
+                             map_from_odom)
 
     def diagnostic_status(self):
         with self._stats_lock:
@@ -424,15 +765,18 @@ class LocalizeNode(Node):
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
             input_ages = {key: now - t for key, t in self._last_received.items()}
+            gate = {"fixes_held": self.gate.held_count, "fixes_rejected": self.gate.rejected_count,
+                    "fixes_taken_over": self.gate.taken_over_count}
         with self._localizer_lock:
             loaded, loading = self._localizer_map, self._map_loading
         update_input_problems(self.problems, {**self.params, **self.shown["topics"]},
-                              list(self._subs), self.enabled, counts, received, new_stale,
-                              input_ages)
+                              list(self.input_topics), self.enabled and self._active, counts,
+                              received, new_stale, input_ages)
         problems = self.problems.snapshot()
         if self.enabled and loading and "map" not in problems:
             problems["map_loading"] = (WARN if loaded else ERROR, f"loading map '{loading}'")
         values = {
+            "lifecycle_state": self.lifecycle_state,
             "enabled": str(self.enabled).lower(),
             "map": loaded,
             "rate_hz": f"{rate:.2f}",
@@ -441,13 +785,15 @@ class LocalizeNode(Node):
             "inliers": str(inliers),
             "inlier_ratio": f"{inlier_ratio:.3f}",
             **{f"frames_{k}": str(v) for k, v in counts.items()},
+            **{k: str(v) for k, v in gate.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},
             **{f"input_age_s_{k}": f"{v:.2f}" for k, v in sorted(input_ages.items())},
             "problems": ",".join(sorted(problems)),
         }
         return status_message(f"{self.get_name()}: relocalization",
                               self.shown["topics"]["color_topic"],
-                              self.enabled, problems, rate, values)
+                              self.enabled, problems, rate, values,
+                              inactive="" if self._active else self.lifecycle_state)
 
     def _publish_diagnostics(self) -> None:
         array = DiagnosticArray()
@@ -459,16 +805,55 @@ class LocalizeNode(Node):
         """Stop the worker and wait for it and any map loader; False if one is still running
         after timeout_s (then the process must skip interpreter finalization)."""
         self._stop.set()
+        self._answer_relocalize(False, "the node is shutting down")
+        if self._bond is not None:
+            self._bond.shutdown()
+            self._bond = None
         with self._mailbox_lock:
             self._mailbox_lock.notify_all()
         deadline = time.monotonic() + timeout_s
         threads = [self._worker, *self._map_loaders]
         for thread in threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        self._service_thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         running = [t.name for t in threads if t.is_alive()]
         if running:
             self.get_logger().info(f"shutting down without waiting for {', '.join(running)}")
         return not running
+
+    def destroy_node(self):
+        # also called by rclpy's shutdown on a node whose __init__ failed (bad parameters)
+        if getattr(self, "_service_executor", None) is not None:
+            self._service_executor.shutdown(timeout_sec=1.0)
+            self._service_node.destroy_node()
+        return super().destroy_node()
+
+
+def _relocalize_answer(result) -> tuple[bool, str]:
+    """(success, message) of a ~/relocalize call from the frame that answered it."""
+    if result.outcome == LOCALIZED:
+        x, y, z = result.outputs.map_from_body[:3, 3]
+        return True, (f"localized at x={x:.3f} y={y:.3f} z={z:.3f} with {result.inliers} "
+                      "inliers")
+    reasons = [entry[1] for entry in result.problems.values() if entry]
+    return False, f"{result.outcome}: {'; '.join(reasons) or 'no pose'}"
+
+
+def _start_bond(node):
+    """nav2's lifecycle_manager waits for a bond (topic 'bond', id = node name, 10 Hz
+    heartbeat as nav2's own servers) after activating a node; bondpy comes with a ROS 2 install
+    (ros-<distro>-bondpy). Without it the manager must run with bond_timeout: 0.0."""
+    try:
+        from bondpy.bondpy import Bond
+    except ImportError:
+        node.get_logger().info("bondpy is not installed: no bond to nav2's lifecycle_manager "
+                               "(run it with bond_timeout: 0.0)")
+        return None
+    bond = Bond("bond", node.get_name(), node)
+    bond.heartbeat_period = 0.1
+    bond.heartbeat_timeout = 4.0
+    bond.start()
+    return bond
 
 
 def _make_executor():

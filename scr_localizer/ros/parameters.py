@@ -30,6 +30,9 @@ class ParameterSpec:
     # start-up and on every runtime change alike (parameter_problem).
     minimum: float | None = None
     exclusive_minimum: bool = False
+    maximum: float | None = None
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] = ()  # strings: the allowed values (empty: any)
 
     @property
     def type_name(self) -> str:
@@ -37,16 +40,39 @@ class ParameterSpec:
 
 
 LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("map_path", "", "Map file (.scrmap) written by the mapping node; changing "
-                  "it at runtime loads the new map in the background and swaps it in when ready",
+    ParameterSpec("map_path", "", "Map file (.scrmap) written by the mapping node. Set at "
+                  "runtime, the request is answered once the new map is loaded (it then "
+                  "replaces the old one) or refused with the reason (the old one stays)",
                   read_only=False),
+    # nav2 lifecycle: nav2_lifecycle_manager drives configure/activate; plain `ros2 run` needs
+    # neither (the node configures and activates itself).
+    ParameterSpec("use_lifecycle", False, "Managed lifecycle node: wait in 'unconfigured' for "
+                  "configure (loads the map; fails if it cannot) and activate (subscribes, "
+                  "publishes TF and ~/pose), as nav2's lifecycle_manager sends them. False: "
+                  "configure and activate at start-up"),
+    ParameterSpec("autostart", False, "With use_lifecycle: configure and activate at start-up "
+                  "without a manager (transitions stay available)"),
     ParameterSpec("device", "auto", "Torch device for the network: auto, cpu or cuda"),
+    # Same choices as `scr-localizer localize --backend` (scr_localizer.model.backends).
+    ParameterSpec("backend", "torch", "Encoder inference: torch, onnxruntime (CPU; the graph is "
+                  "exported once and cached by weight hash) or auto (onnxruntime on the CPU "
+                  "when installed)", choices=("torch", "onnxruntime", "auto")),
     ParameterSpec("color_topic", LIVE_COLOR_TOPIC, "sensor_msgs/Image colour stream (relative "
                   "names resolve in the node's namespace)"),
     ParameterSpec("depth_topic", LIVE_DEPTH_TOPIC, "sensor_msgs/Image depth registered to "
                   "the colour image (16UC1 mm or 32FC1 m, REP-118); empty = RGB-only"),
     ParameterSpec("camera_info_topic", LIVE_CAMERA_INFO_TOPIC,
                   "sensor_msgs/CameraInfo of the colour stream"),
+    ParameterSpec("color_transport", "raw", "raw: sensor_msgs/Image on color_topic; compressed: "
+                  "sensor_msgs/CompressedImage (jpeg/png) on color_topic + '/compressed', as "
+                  "image_transport publishes it", choices=("raw", "compressed")),
+    ParameterSpec("depth_transport", "raw", "raw: sensor_msgs/Image on depth_topic; "
+                  "compressedDepth: PNG CompressedImage on depth_topic + '/compressedDepth'",
+                  choices=("raw", "compressedDepth")),
+    ParameterSpec("input_qos", "sensor_data", "QoS of the image and CameraInfo subscriptions: "
+                  "sensor_data (best effort, matches any publisher) or reliable (only reliable "
+                  "publishers, nothing lost in transport)", choices=("sensor_data", "reliable")),
+    ParameterSpec("input_qos_depth", 5, "History depth of those subscriptions", minimum=1),
     ParameterSpec("sync_slop_s", 0.02, "Largest stamp difference between colour, depth and "
                   "CameraInfo that still counts as one frame (ApproximateTimeSynchronizer slop)",
                   minimum=0.0),
@@ -65,6 +91,22 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("transform_tolerance_s", 0.2, "Re-published map->odom is stamped this far in "
                   "the future so consumers never starve (as nav2_amcl's transform_tolerance)",
                   minimum=0.0),
+    ParameterSpec("map_to_odom_smoothing", 0.0, "Share of the previous map->odom kept when a "
+                  "fix is taken (0 = jump to each fix; 0.8 = move a fifth of the way), so noise "
+                  "between fixes does not shake the odom frame; held-fix take-overs, initial "
+                  "poses and ~/relocalize jump", read_only=False, minimum=0.0, maximum=1.0,
+                  exclusive_maximum=True),
+    ParameterSpec("two_d_mode", False, "Restrict map->odom to x, y and yaw (z, roll and pitch "
+                  "of the odometry frame kept), for planar robots"),
+    # Gate thresholds: well above the test map's fix scatter (test_ros_localize_node bounds the
+    # median at 0.15 m / 5 deg), well below a wrong place in a room.
+    ParameterSpec("gate_max_translation_m", 0.5, "A fix moving map->odom by more than this "
+                  "from the current estimate is held (0 = take every fix)", read_only=False,
+                  minimum=0.0),
+    ParameterSpec("gate_max_rotation_deg", 15.0, "... or rotating it by more than this",
+                  read_only=False, minimum=0.0),
+    ParameterSpec("gate_agree_count", 3, "Held fixes replace the estimate once this many "
+                  "consecutive ones agree with each other", read_only=False, minimum=1),
     ParameterSpec("tf_timeout_s", 0.2, "How long the worker waits for odom->base (and "
                   "camera->base) at the image stamp before reporting TF missing", minimum=0.0),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
@@ -83,6 +125,9 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "/diagnostics) until its messages return", minimum=0.0,
                   exclusive_minimum=True),
     ParameterSpec("enabled", True, "Start localizing at once (the ~/enable service toggles it)"),
+    ParameterSpec("relocalize_timeout_s", 5.0, "~/relocalize answers failure if no frame was "
+                  "localized within this time", read_only=False, minimum=0.0,
+                  exclusive_minimum=True),
 )
 
 MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
@@ -119,11 +164,17 @@ def parameter_problem(spec: ParameterSpec | None, value) -> str:
     from scr_localizer.errors import ScrLocalizerError
     from scr_localizer.validation import check_number
 
-    if spec is None or isinstance(spec.default, (bool, str)):
+    if spec is None or isinstance(spec.default, bool):
+        return ""
+    if isinstance(spec.default, str):
+        if spec.choices and value not in spec.choices:
+            return (f"parameter {spec.name} is '{value}'; expected one of "
+                    f"{', '.join(spec.choices)}")
         return ""
     try:
-        check_number(value, f"parameter {spec.name}", spec.minimum,
-                     low_open=spec.exclusive_minimum, integer=isinstance(spec.default, int))
+        check_number(value, f"parameter {spec.name}", spec.minimum, spec.maximum,
+                     low_open=spec.exclusive_minimum, high_open=spec.exclusive_maximum,
+                     integer=isinstance(spec.default, int))
     except ScrLocalizerError as exc:
         return str(exc)
     return ""

@@ -17,10 +17,10 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.qos import qos_profile_sensor_data
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from scr_localizer.geometry.transforms import invert_pose, pose_from_translation_quaternion
-from scr_localizer.io.images import encode_image
+from scr_localizer.io.images import encode_compressed, encode_compressed_depth, encode_image
 from scr_localizer.io.seven_scenes import iter_frames
 from scr_localizer.ros.compat import StaticTransformBroadcaster, TransformBroadcaster
 from scr_localizer.ros.conversions import fill_pose, ns_to_stamp, transform_stamped
@@ -51,24 +51,47 @@ def main():
     parser.add_argument("--depth-half-size", action="store_true")
     parser.add_argument("--camera-info-fx", type=float, default=None,
                         help="publish this fx in CameraInfo K and P (e.g. nan)")
+    parser.add_argument("--odom-glitch-pattern", default="",
+                        help="PERIOD:I,J,..: frames whose index modulo PERIOD is listed get "
+                             "odometry off by --odom-glitch-m in x, alternately + and - (for "
+                             "that stamp only), so their fixes move map->odom by as much and "
+                             "two glitched fixes never agree with each other")
+    parser.add_argument("--odom-glitch-m", type=float, default=1.5)
+    parser.add_argument("--compressed", action="store_true",
+                        help="publish colour as a PNG CompressedImage on COLOR/compressed and "
+                             "depth as compressedDepth PNG on DEPTH/compressedDepth (lossless, "
+                             "so fixes equal the raw ones)")
     parser.add_argument("--sim-time", action="store_true",
                         help="publish /clock from t=1000 s and stamp everything with it")
     args = parser.parse_args(remove_ros_args(sys.argv)[1:])
 
     first, last = (int(v) for v in args.frames.split(":"))
+    glitch_period, glitch_phases, glitches = 0, set(), 0
+    if args.odom_glitch_pattern:
+        period, phases = args.odom_glitch_pattern.split(":")
+        glitch_period, glitch_phases = int(period), {int(v) for v in phases.split(",")}
     frames = []
     for frame in iter_frames(args.data, range(first, last)):
         step, color_bytes = encode_image(frame.color, "rgb8")
         depth = frame.depth if not args.depth_half_size else frame.depth[::2, ::2].copy()
         depth_step, depth_bytes = encode_image(depth, "16UC1")
+        if args.compressed:
+            color_bytes, depth_bytes = encode_compressed(frame.color, "png"), \
+                encode_compressed_depth(depth)
         map_from_base = frame.world_from_camera @ invert_pose(BASE_FROM_CAMERA)
         frames.append((frame, step, color_bytes, depth.shape, depth_step, depth_bytes,
                        map_from_base))
 
     rclpy.init(args=sys.argv)
     node = rclpy.create_node("rgbd_player")
-    color_pub = node.create_publisher(Image, COLOR, qos_profile_sensor_data)
-    depth_pub = node.create_publisher(Image, DEPTH, qos_profile_sensor_data)
+    if args.compressed:
+        color_pub = node.create_publisher(CompressedImage, COLOR + "/compressed",
+                                          qos_profile_sensor_data)
+        depth_pub = node.create_publisher(CompressedImage, DEPTH + "/compressedDepth",
+                                          qos_profile_sensor_data)
+    else:
+        color_pub = node.create_publisher(Image, COLOR, qos_profile_sensor_data)
+        depth_pub = node.create_publisher(Image, DEPTH, qos_profile_sensor_data)
     info_pub = node.create_publisher(CameraInfo, INFO, qos_profile_sensor_data)
     truth_pub = node.create_publisher(PoseStamped, "/ground_truth/pose", 10)
     tf = TransformBroadcaster(node)
@@ -95,18 +118,26 @@ def main():
         index += 1
         stamp_ns = now_ns(index)
         stamp = ns_to_stamp(stamp_ns)
-        tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns,
-                                           odom_from_map @ map_from_base))
+        odom_from_base = odom_from_map @ map_from_base
+        if glitch_period and index % glitch_period in glitch_phases:
+            odom_from_base = odom_from_base.copy()
+            glitches += 1
+            odom_from_base[0, 3] += args.odom_glitch_m * (1 if glitches % 2 else -1)
+        tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns, odom_from_base))
         truth = PoseStamped()
         truth.header.stamp, truth.header.frame_id = stamp, "map"
         fill_pose(truth.pose, map_from_base)
         truth_pub.publish(truth)
-        color = Image(height=frame.color.shape[0], width=frame.color.shape[1],
-                      encoding=args.color_encoding, is_bigendian=0, step=step)
+        if args.compressed:
+            color = CompressedImage(format="rgb8; png compressed bgr8")
+            depth = CompressedImage(format="16UC1; compressedDepth png")
+        else:
+            color = Image(height=frame.color.shape[0], width=frame.color.shape[1],
+                          encoding=args.color_encoding, is_bigendian=0, step=step)
+            depth = Image(height=depth_shape[0], width=depth_shape[1], encoding="16UC1",
+                          is_bigendian=0, step=depth_step)
         color.header.stamp, color.header.frame_id = stamp, CAMERA_FRAME
         color.data = color_bytes
-        depth = Image(height=depth_shape[0], width=depth_shape[1], encoding="16UC1",
-                      is_bigendian=0, step=depth_step)
         depth.header.stamp, depth.header.frame_id = stamp, CAMERA_FRAME
         depth.data = depth_bytes
         camera = frame.camera

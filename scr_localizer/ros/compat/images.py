@@ -15,6 +15,7 @@ from scr_localizer.io.image_messages import (
     check_color_encoding,
     check_depth_encoding,
     depth_m_from_message,
+    is_compressed,
     rgb_from_message,
 )
 
@@ -40,7 +41,8 @@ HAVE_CV_BRIDGE = _BRIDGE is not None
 
 
 def image_to_rgb(msg) -> np.ndarray:
-    if _BRIDGE is None:
+    """sensor_msgs/Image or CompressedImage ('compressed' transport) as HxWx3 uint8 RGB."""
+    if _BRIDGE is None or is_compressed(msg):
         return rgb_from_message(msg)
     check_color_encoding(msg)
     try:  # pragma: no cover - only on a full ROS 2 install
@@ -51,7 +53,8 @@ def image_to_rgb(msg) -> np.ndarray:
 
 
 def image_to_depth_m(msg) -> np.ndarray:
-    if _BRIDGE is None:
+    """sensor_msgs/Image or CompressedImage ('compressedDepth' transport) as metres."""
+    if _BRIDGE is None or is_compressed(msg):
         return depth_m_from_message(msg)
     check_depth_encoding(msg)
     depth = _BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough")  # pragma: no cover
