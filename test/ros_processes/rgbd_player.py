@@ -53,9 +53,9 @@ def main():
                         help="publish this fx in CameraInfo K and P (e.g. nan)")
     parser.add_argument("--odom-glitch-pattern", default="",
                         help="PERIOD:I,J,..: frames whose index modulo PERIOD is listed get "
-                             "odometry off by --odom-glitch-m in x, alternately + and - (for "
-                             "that stamp only), so their fixes move map->odom by as much and "
-                             "two glitched fixes never agree with each other")
+                             "odometry off in x (for that stamp only) by --odom-glitch-m, "
+                             "0.6 m more at each glitch, so their fixes move map->odom by as "
+                             "much and no two glitched fixes agree with each other")
     parser.add_argument("--odom-glitch-m", type=float, default=1.5)
     parser.add_argument("--compressed", action="store_true",
                         help="publish colour as a PNG CompressedImage on COLOR/compressed and "
@@ -122,7 +122,8 @@ def main():
         if glitch_period and index % glitch_period in glitch_phases:
             odom_from_base = odom_from_base.copy()
             glitches += 1
-            odom_from_base[0, 3] += args.odom_glitch_m * (1 if glitches % 2 else -1)
+            # each glitch 0.6 m further than the last (above the gate's 0.5 m): no two agree
+            odom_from_base[0, 3] += args.odom_glitch_m + 0.6 * glitches
         tf.sendTransform(transform_stamped("odom", "base_link", stamp_ns, odom_from_base))
         truth = PoseStamped()
         truth.header.stamp, truth.header.frame_id = stamp, "map"
