@@ -82,6 +82,14 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--iterations", type=int, default=0)
     parser.add_argument("--query-step", type=int, default=None, help="every Nth query (default 5)")
+    parser.add_argument("--frames", type=int, default=0,
+                        help="small area: map every 2nd frame of the first 2N (N frames), query "
+                        "the odd frames between them (the frames -> time -> accuracy curve)")
+    parser.add_argument("--split", default="interleaved", choices=("interleaved", "revisit"),
+                        help="interleaved: even 50-frame blocks vs odd ones; revisit: map 0-599, "
+                        "query 600-999")
+    parser.add_argument("--submaps", default="1",
+                        help="heads over parts of the scene: a number or auto (default 1)")
     parser.add_argument("--save-map", type=Path, default=None, help="keep the map here")
     parser.add_argument("--ply", type=Path, default=None, help="write the mapped point cloud")
     parser.add_argument("--name", default=None, help="result key (default from the options)")
@@ -102,6 +110,11 @@ def main(argv=None) -> int:
         overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     config = preset(args.preset, **overrides)
     mapping, queries = interleaved_split(1000)
+    if args.split == "revisit":
+        mapping, queries = list(range(600)), list(range(600, 1000))
+    if args.frames:
+        mapping = list(range(0, 2 * args.frames, 2))
+        queries = list(range(1, 2 * args.frames, 2))
     if args.quick:
         mapping = mapping[::4]
     query_step = args.query_step or (10 if args.quick else 5)

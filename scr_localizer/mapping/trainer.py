@@ -33,12 +33,12 @@ from scr_localizer.mapping.config import (  # noqa: F401 - re-exported: the trai
     resolve_prior,
 )
 from scr_localizer.mapping.loss import (
+    TrainingSchedule,
     camera_points,
     clamp_at,
     lr_at,
     mapping_loss,
     reprojection,
-    training_progress,
 )
 from scr_localizer.mapping.progress import progress_bar
 from scr_localizer.model.encoder import Encoder, get_encoder
@@ -63,6 +63,9 @@ class MappingStats:
     reprojection_median_px: float = float("nan")
     inlier_share: float = float("nan")
     depth_median_error_m: float = float("nan")
+    iterations_planned: int = 0
+    stopped_early: bool = False
+    holdout_inlier_share: float = float("nan")
     device: str = ""
 
     def summary(self, config: MappingConfig) -> str:
@@ -70,7 +73,8 @@ class MappingStats:
         return (
             f"mapped {self.frames_used}/{self.frames_total} frames (skipped {skipped}) on "
             f"{self.device}: encoding {self.encode_time_s:.1f} s, training {self.train_time_s:.1f} s "
-            f"({self.iterations} iterations, {self.buffer_cells} cells, "
+            f"({self.iterations} iterations{' (stopped early)' if self.stopped_early else ''}, "
+            f"{self.buffer_cells} cells, "
             f"{100 * self.cells_with_depth:.0f}% with depth); final loss {self.final_loss:.3f}, "
             f"median reprojection {self.reprojection_median_px:.2f} px, "
             f"{100 * self.inlier_share:.1f}% of cells < {config.inlier_threshold_px:g} px, "
@@ -91,6 +95,7 @@ class MapTrainer:
         self.buffer: CellBuffer | None = None
         self.head: SceneCoordinateHead | None = None
         self.loss_history: list[float] = []
+        self.holdout_history: list[tuple[int, float]] = []
 
     def build_buffer(self, frames: Iterable[RGBDFrame]) -> CellBuffer:
         buffer, encoding = encode_frames(frames, self.config, self.encoder, self.device,
@@ -133,69 +138,17 @@ class MapTrainer:
         if self.buffer is None:
             raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
         self._check_prior_has_data()
-        device = self.device
-        buffer = self.buffer.to(device)
-        self.buffer = buffer
-        cpu_gen = torch.Generator().manual_seed(config.seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            head = SceneCoordinateHead(config.head_config(self.encoder.descriptor_dim))
-        head = head.to(device).train()
-        optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr_min,
-                                      weight_decay=config.weight_decay)
-        use_amp = device.type == "cuda" and config.mixed_precision
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        n = len(buffer)
-        batch_size = min(config.batch_size, n)
-        order = torch.randperm(n, generator=cpu_gen).to(device)
-        cursor = 0
-        bar = progress_bar(self.progress, desc="training", unit="it", total=config.iterations)
-        start = time.perf_counter()
-        self.loss_history = []
-        loss_value = float("nan")
-        iteration = 0
-        while True:
-            progress = training_progress(config, iteration, time.perf_counter() - start)
-            if progress >= 1.0:
-                break
-            clamp_px = self.clamp_at(progress)
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr_at(progress)
-            if cursor + batch_size > n:
-                order = torch.randperm(n, generator=cpu_gen).to(device)
-                cursor = 0
-            index = order[cursor:cursor + batch_size]
-            cursor += batch_size
-            batch = {"frame": buffer.frame[index], "pixels": buffer.pixels[index],
-                     "depth": buffer.depth[index]}
-            descriptors = buffer.descriptors[index]
-            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                scene = head.forward_cells(descriptors if use_amp else descriptors.float())
-            loss, info = self.loss(scene.float(), batch, clamp_px)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if iteration % 25 == 0 or iteration == config.iterations - 1:
-                loss_value = float(loss.detach())
-                self.loss_history.append(loss_value)
-                inliers = float(((info["error"] < config.inlier_threshold_px)
-                                 & info["valid"]).float().mean())
-                bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
-                                clamp=f"{clamp_px:.1f}px", refresh=False)
-                if config.time_budget_s > 0 and progress > 0.01:
-                    # Time-bound: the expected total follows the measured speed (honest ETA).
-                    bar.total = min(config.iterations, max(iteration + 1,
-                                                           int(iteration / progress)))
-            bar.update(1)
-            iteration += 1
-        bar.close()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        self.stats.train_time_s = time.perf_counter() - start
-        self.stats.iterations = iteration
-        self.stats.final_loss = loss_value
-        head.eval()
+        self.buffer = self.buffer.to(self.device)
+        head, run = train_head(self.buffer, config, self.encoder.descriptor_dim, self.device,
+                               self.progress)
+        self.stats.train_time_s = run.train_time_s
+        self.stats.iterations = run.iterations
+        self.stats.iterations_planned = run.iterations_planned
+        self.stats.stopped_early = run.stopped_early
+        self.stats.holdout_inlier_share = run.holdout_inlier_share
+        self.stats.final_loss = run.final_loss
+        self.loss_history = run.loss_history
+        self.holdout_history = run.holdout_history
         self.head = head
         self._final_statistics()
         if self.progress:
@@ -256,6 +209,134 @@ class MapTrainer:
         keep = (error < max_error_px).cpu().numpy()
         xyz = scene.cpu().double().numpy()[keep] + self.buffer.centre
         return xyz, self.buffer.colors[: len(keep)][keep]
+
+
+@dataclass
+class HeadTraining:
+    """What one head's training run did."""
+
+    iterations: int = 0
+    iterations_planned: int = 0
+    stopped_early: bool = False
+    train_time_s: float = 0.0
+    final_loss: float = float("nan")
+    holdout_inlier_share: float = float("nan")
+    loss_history: list = field(default_factory=list)
+    holdout_history: list = field(default_factory=list)  # (iteration, held-out inlier share)
+
+
+def _split_holdout(n: int, config: MappingConfig, generator: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training cell indices, held-out cell indices): at most a tenth of the buffer is held
+    out, none when holdout_cells is 0 or the buffer is tiny."""
+    count = min(config.holdout_cells, n // 10)
+    if count < 64:  # no draw from the generator: training stays as without a hold-out
+        return torch.arange(n), torch.arange(0)
+    order = torch.randperm(n, generator=generator)
+    return order[count:].sort().values, order[:count].sort().values
+
+
+@torch.inference_mode()
+def holdout_inlier_share(head: SceneCoordinateHead, buffer: CellBuffer, index: torch.Tensor,
+                         config: MappingConfig) -> float:
+    """Share of the held-out cells whose prediction reprojects within inlier_threshold_px."""
+    was_training = head.training
+    head.eval()
+    scene = head.forward_cells(buffer.descriptors[index].float())
+    frame = buffer.frame[index]
+    error, z = reprojection(camera_points(scene, frame, buffer), frame, buffer.pixels[index],
+                            buffer, config.min_depth_m)
+    head.train(was_training)
+    return float(((error < config.inlier_threshold_px) & (z > config.min_depth_m)).float().mean())
+
+
+def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
+               device: torch.device, progress: bool = False, desc: str = "training"
+               ) -> tuple[SceneCoordinateHead, HeadTraining]:
+    """Train one head on a buffer (already on `device`): the loop shared by single maps,
+    submaps and their parallel (Ray) training. Iterations follow the content
+    (MappingConfig.planned_iterations), end early once held-out cells stop improving, and
+    never run past the time budget."""
+    cpu_gen = torch.Generator().manual_seed(config.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        head = SceneCoordinateHead(config.head_config(descriptor_dim))
+    head = head.to(device).train()
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr_min,
+                                  weight_decay=config.weight_decay)
+    use_amp = device.type == "cuda" and config.mixed_precision
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    n_all = len(buffer)
+    train_index, holdout = _split_holdout(n_all, config, cpu_gen)
+    train_index, holdout = train_index.to(device), holdout.to(device)
+    n = len(train_index)
+    batch_size = min(config.batch_size, n)
+    run = HeadTraining(iterations_planned=config.planned_iterations(n))
+    schedule = TrainingSchedule(config, run.iterations_planned)
+    order = train_index[torch.randperm(n, generator=cpu_gen).to(device)]
+    cursor = 0
+    bar = progress_bar(progress, desc=desc, unit="it", total=run.iterations_planned)
+    start = time.perf_counter()
+    best, since_best = -1.0, 0
+    loss_value = float("nan")
+    iteration = 0
+    while True:
+        progress_now = schedule.progress(iteration, time.perf_counter() - start)
+        if progress_now >= 1.0:
+            break
+        clamp_px = clamp_at(config, progress_now)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(config, progress_now)
+        if cursor + batch_size > n:
+            order = train_index[torch.randperm(n, generator=cpu_gen).to(device)]
+            cursor = 0
+        index = order[cursor:cursor + batch_size]
+        cursor += batch_size
+        batch = {"frame": buffer.frame[index], "pixels": buffer.pixels[index],
+                 "depth": buffer.depth[index]}
+        descriptors = buffer.descriptors[index]
+        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
+            scene = head.forward_cells(descriptors if use_amp else descriptors.float())
+        loss, info = mapping_loss(scene.float(), batch, buffer, config, clamp_px)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if iteration % 25 == 0 or iteration == run.iterations_planned - 1:
+            loss_value = float(loss.detach())
+            run.loss_history.append(loss_value)
+            inliers = float(((info["error"] < config.inlier_threshold_px)
+                             & info["valid"]).float().mean())
+            bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
+                            clamp=f"{clamp_px:.1f}px", refresh=False)
+            if config.time_budget_s > 0 and progress_now > 0.01:
+                # Time-bound: the expected total follows the measured speed (honest ETA).
+                bar.total = min(run.iterations_planned,
+                                max(iteration + 1, int(iteration / progress_now)))
+        iteration += 1
+        if len(holdout) and iteration % config.early_stop_every == 0:
+            share = holdout_inlier_share(head, buffer, holdout, config)
+            run.holdout_history.append((iteration, share))
+            if share > best + config.early_stop_min_gain:
+                best, since_best = share, 0
+            else:
+                since_best += 1
+            if (since_best >= config.early_stop_patience and iteration >= config.min_iterations
+                    and schedule.stopped_at is None):
+                schedule.stop_early(iteration, progress_now)
+                run.stopped_early = True
+                bar.total = iteration + schedule.cooldown_iterations
+        bar.update(1)
+    bar.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    run.train_time_s = time.perf_counter() - start
+    run.iterations = iteration
+    run.final_loss = loss_value
+    if len(holdout):
+        run.holdout_inlier_share = holdout_inlier_share(head, buffer, holdout, config)
+    head.eval()
+    return head, run
 
 
 def train_map(
