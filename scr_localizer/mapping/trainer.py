@@ -66,6 +66,7 @@ class MappingStats:
     iterations_planned: int = 0
     stopped_early: bool = False
     holdout_inlier_share: float = float("nan")
+    submaps: list = field(default_factory=list)  # per part: frames, cells, iterations, ...
     device: str = ""
 
     def summary(self, config: MappingConfig) -> str:
@@ -96,6 +97,8 @@ class MapTrainer:
         self.head: SceneCoordinateHead | None = None
         self.loss_history: list[float] = []
         self.holdout_history: list[tuple[int, float]] = []
+        # Submaps (train_submaps): (head, part buffer, region, HeadTraining) per part.
+        self.submaps: list[tuple] = []
 
     def build_buffer(self, frames: Iterable[RGBDFrame]) -> CellBuffer:
         buffer, encoding = encode_frames(frames, self.config, self.encoder, self.device,
@@ -155,15 +158,67 @@ class MapTrainer:
             LOG.info(self.stats.summary(config))
         return head
 
+    def train_submaps(self, count: int, engine: str = "auto", ray_address: str | None = None
+                      ) -> list[SceneCoordinateHead]:
+        """Split the buffer's frames into `count` spatially coherent parts (with overlap) and
+        train one head per part, on Ray in parallel or one after another
+        (mapping.parallel). One part: the same as `train`."""
+        from scr_localizer.mapping.parallel import train_heads
+        from scr_localizer.mapping.submaps import buffer_poses, split_frames, sub_buffer
+
+        config = self.config
+        if self.buffer is None:
+            raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
+        parts, regions = split_frames(buffer_poses(self.buffer), count, config.submap_overlap,
+                                      config.seed)
+        if len(parts) <= 1:
+            return [self.train()]
+        self._check_prior_has_data()
+        buffers = [sub_buffer(self.buffer, part) for part in parts]
+        LOG.info(f"{len(parts)} submaps of {', '.join(str(len(p)) for p in parts)} frames "
+                 f"(overlap {config.submap_overlap:g})")
+        start = time.perf_counter()
+        trained = train_heads(buffers, config, self.encoder.descriptor_dim, self.device,
+                              engine, ray_address, self.progress)
+        self.submaps = [(head, buffer.to(self.device), region, run) for (head, run), buffer,
+                        region in zip(trained, buffers, regions)]
+        runs = [run for _, run in trained]
+        self.stats.train_time_s = time.perf_counter() - start
+        self.stats.iterations = sum(run.iterations for run in runs)
+        self.stats.iterations_planned = sum(run.iterations_planned for run in runs)
+        self.stats.stopped_early = all(run.stopped_early for run in runs)
+        self.stats.final_loss = float(np.mean([run.final_loss for run in runs]))
+        self.stats.holdout_inlier_share = float(np.mean([run.holdout_inlier_share
+                                                         for run in runs]))
+        self.stats.submaps = [{"frames": region["frames"], "cells": len(buffer),
+                               "iterations": run.iterations, "stopped_early": run.stopped_early,
+                               "train_time_s": round(run.train_time_s, 1)}
+                              for (_, buffer, region, run) in self.submaps]
+        self.head = self.submaps[0][0]
+        self.loss_history = runs[0].loss_history
+        self.holdout_history = runs[0].holdout_history
+        self._final_statistics()
+        if self.progress:
+            LOG.info(self.stats.summary(config))
+        return [head for head, *_ in self.submaps]
+
+    def _parts(self) -> list[tuple[SceneCoordinateHead, CellBuffer]]:
+        """(head, its buffer) of every trained part: one for a single-head map."""
+        if self.submaps:
+            return [(head, buffer) for head, buffer, *_ in self.submaps]
+        return [(self.head, self.buffer)]
+
     @torch.inference_mode()
-    def predict_buffer(self, limit: int = 500_000) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_buffer(self, limit: int = 500_000, head: SceneCoordinateHead | None = None,
+                       buffer: CellBuffer | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted (centred) scene coordinates and reprojection errors of buffer cells."""
-        buffer = self.buffer
+        head = head or self.head
+        buffer = buffer if buffer is not None else self.buffer
         n = min(len(buffer), limit)
         index = torch.arange(n, device=buffer.descriptors.device)
         scenes, errors, depths = [], [], []
         for chunk in index.split(65536):
-            scene = self.head.forward_cells(buffer.descriptors[chunk].float())
+            scene = head.forward_cells(buffer.descriptors[chunk].float())
             points = camera_points(scene, buffer.frame[chunk], buffer)
             error, z = reprojection(points, buffer.frame[chunk], buffer.pixels[chunk], buffer,
                                     self.config.min_depth_m)
@@ -175,25 +230,36 @@ class MapTrainer:
         return torch.cat(scenes), torch.cat(errors)
 
     def _final_statistics(self) -> None:
-        scene, error = self.predict_buffer()
+        errors, predicted, measured = [], [], []
+        for head, buffer in self._parts():
+            _, error = self.predict_buffer(head=head, buffer=buffer)
+            errors.append(error)
+            predicted.append(self._pred_depth)
+            measured.append(buffer.depth[: len(error)])
+        error, pred_depth, measured = (torch.cat(errors), torch.cat(predicted),
+                                       torch.cat(measured))
         self.stats.reprojection_median_px = float(error.median())
         self.stats.inlier_share = float((error < self.config.inlier_threshold_px).float().mean())
-        measured = self.buffer.depth[: len(error)]
         has = measured > 0
         if bool(has.any()):
             self.stats.depth_median_error_m = float(
-                (self._pred_depth[has] - measured[has]).abs().median())
+                (pred_depth[has] - measured[has]).abs().median())
 
     # ----------------------------------------------------------------- outputs
     def scene_map(self, fixed_frame: str = "map", source: str = "") -> SceneMap:
         if self.head is None:
             raise ScrLocalizerError("the map has not been trained yet")
-        head = SceneCoordinateHead(self.head.config)
-        head.load_state_dict({k: v.detach().cpu() for k, v in self.head.state_dict().items()})
-        head.scene_centre.copy_(torch.from_numpy(self.buffer.centre).float())
+        heads = []
+        for trained, buffer in self._parts():
+            head = SceneCoordinateHead(trained.config)
+            head.load_state_dict({k: v.detach().cpu() for k, v in trained.state_dict().items()})
+            head.scene_centre.copy_(torch.from_numpy(buffer.centre).float())
+            heads.append(head.eval())
         training = self.config.to_dict()
         return SceneMap(
-            head=head.eval(),
+            head=heads[0],
+            extra_heads=heads[1:],
+            regions=[region for *_, region, _ in self.submaps],
             encoder_name=self.encoder.name,
             encoder_hash=self.encoder.weights_hash,
             fixed_frame=fixed_frame,
@@ -205,10 +271,15 @@ class MapTrainer:
     def point_cloud(self, max_error_px: float = 10.0, max_points: int = 500_000
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(Nx3 float64 points in the fixed frame, Nx3 uint8 RGB) of well-fitted buffer cells."""
-        scene, error = self.predict_buffer(limit=max_points)
-        keep = (error < max_error_px).cpu().numpy()
-        xyz = scene.cpu().double().numpy()[keep] + self.buffer.centre
-        return xyz, self.buffer.colors[: len(keep)][keep]
+        points, colors = [], []
+        parts = self._parts()
+        for head, buffer in parts:
+            scene, error = self.predict_buffer(limit=max_points // len(parts), head=head,
+                                               buffer=buffer)
+            keep = (error < max_error_px).cpu().numpy()
+            points.append(scene.cpu().double().numpy()[keep] + buffer.centre)
+            colors.append(buffer.colors[: len(keep)][keep])
+        return np.concatenate(points), np.concatenate(colors)
 
 
 @dataclass
