@@ -39,13 +39,16 @@ def localize_pnp(regressor, frames, threshold_px=10.0):
     errors, times = [], []
     for frame in frames:
         start = time.perf_counter()
-        pixels, xyz = regressor.predict(frame.color, frame.camera)
+        # Submaps: every head, the pose with the most inliers (as the localizer's
+        # most_confident does without its gates).
+        pixels, per_head = regressor.regress_heads(frame.color, 0)
         undistorted = frame.camera.undistort_points(pixels)
         camera = {"model": "PINHOLE", "width": frame.camera.width, "height": frame.camera.height,
                   "params": [frame.camera.fx, frame.camera.fy, frame.camera.cx, frame.camera.cy]}
-        pose, info = poselib.estimate_absolute_pose(
+        candidates = [poselib.estimate_absolute_pose(
             undistorted.astype(np.float64), xyz.astype(np.float64), camera,
-            {"max_reproj_error": threshold_px}, {})
+            {"max_reproj_error": threshold_px}, {}) for xyz in per_head]
+        pose, info = max(candidates, key=lambda c: c[1]["num_inliers"])
         times.append(time.perf_counter() - start)
         camera_from_world = np.eye(4)
         camera_from_world[:3, :3] = pose.R
@@ -90,6 +93,8 @@ def main(argv=None) -> int:
                         "query 600-999")
     parser.add_argument("--submaps", default="1",
                         help="heads over parts of the scene: a number or auto (default 1)")
+    parser.add_argument("--parallel", default="auto", choices=("auto", "ray", "sequential"),
+                        help="how submaps train (default auto: Ray when installed)")
     parser.add_argument("--save-map", type=Path, default=None, help="keep the map here")
     parser.add_argument("--ply", type=Path, default=None, help="write the mapped point cloud")
     parser.add_argument("--name", default=None, help="result key (default from the options)")
@@ -128,9 +133,15 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     trainer.build_buffer(iter_frames(REDKITCHEN, mapping))
     buffer_s = time.perf_counter() - start
-    trainer.train()
+    from scr_localizer.mapping.config import submap_count
+
+    count = submap_count(args.submaps, trainer.stats.frames_used, config.submap_frames)
+    if count > 1:
+        trainer.train_submaps(count, args.parallel)
+    else:
+        trainer.train()
     mapping_s = time.perf_counter() - start
-    scene_map = trainer.scene_map(source="redkitchen even 50-frame blocks")
+    scene_map = trainer.scene_map(source=f"redkitchen {args.split} split")
     with tempfile.TemporaryDirectory() as tmp:
         path = save_map(scene_map, args.save_map or Path(tmp) / "bench.scrmap")
         map_bytes = path.stat().st_size
@@ -156,6 +167,8 @@ def main(argv=None) -> int:
         "map_mb": round(map_bytes / 1e6, 2),
         "train_reprojection_median_px": round(trainer.stats.reprojection_median_px, 2),
         "train_inlier_share": round(trainer.stats.inlier_share, 3),
+        "submaps": len(scene_map.heads), "submap_parts": trainer.stats.submaps,
+        "split": args.split,
         **accuracy,
     }
     name = args.name or f"{config.preset}{'-quick' if args.quick else ''}-{prior}-{device.type}"
