@@ -44,7 +44,7 @@ def resolve_engine(engine: str, heads: int, ray_address: str | None = None) -> s
 
 def _train_task(buffer, config, descriptor_dim: int, threads: int, use_gpu: bool):
     """One head on one worker: (state dict on the CPU, HeadTraining)."""
-    from scr_localizer.mapping.trainer import train_head
+    from scr_localizer.mapping.head_training import train_head
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     torch.set_num_threads(max(1, threads))
@@ -57,7 +57,7 @@ def train_heads(buffers: list, config, descriptor_dim: int, device: torch.device
                 engine: str = "auto", ray_address: str | None = None,
                 progress: bool = False) -> list[tuple]:
     """[(head, HeadTraining)] for each buffer, in order."""
-    from scr_localizer.mapping.trainer import train_head
+    from scr_localizer.mapping.head_training import train_head
     from scr_localizer.model.head import SceneCoordinateHead
 
     engine = resolve_engine(engine, len(buffers), ray_address)
