@@ -71,6 +71,7 @@ class LocalizationResult:
     timings_ms: dict[str, float]
     solver: str = ""
     failure_reason: str = ""  # empty on success
+    submap: int = 0  # which head of a map with submaps gave the pose
 
     @property
     def position_std_m(self) -> float:
@@ -127,11 +128,29 @@ class Localizer:
         start = time.perf_counter()
         color = self._check_inputs(color, camera, depth)
         timer = StageTimer(self.device)
-        pixels, scene_xyz = self.regress(color, timer)
-        result = self.solve(pixels, scene_xyz, camera, depth)
+        if len(self.regressor.heads) > 1:
+            result = self._localize_submaps(color, camera, depth, timer)
+        else:
+            pixels, scene_xyz = self.regress(color, timer)
+            result = self.solve(pixels, scene_xyz, camera, depth)
         result.timings_ms = {**timer.times, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
         return result
+
+    def _localize_submaps(self, color, camera, depth, timer: StageTimer) -> LocalizationResult:
+        """Encoder once, every head, a pose per head; the most confident pose wins."""
+        pixels, per_head = self.regressor.regress_heads(color, self.config.max_correspondences,
+                                                        timer)
+        results = []
+        for index, scene_xyz in enumerate(per_head):
+            result = self.solve(pixels, scene_xyz, camera, depth)
+            result.submap = index
+            results.append(result)
+        best = most_confident(results)
+        best.timings_ms["solve_all_submaps"] = sum(
+            sum(v for k, v in r.timings_ms.items() if k != "solve_all_submaps")
+            for r in results)
+        return best
 
     def solve(
         self, pixels: np.ndarray, scene_xyz: np.ndarray, camera: PinholeCamera,
@@ -195,6 +214,18 @@ class Localizer:
         if result.rotation_std_deg > config.max_rotation_std_deg:
             return f"rotation std {result.rotation_std_deg:.2f} deg > {config.max_rotation_std_deg}"
         return ""
+
+
+def pose_confidence(result: LocalizationResult) -> tuple:
+    """How much a pose is to be trusted, for choosing among the heads of a map with submaps:
+    passing the gates first, then inliers, then the inlier ratio. The one place to change
+    when a calibrated confidence score exists."""
+    return (bool(result.success), int(result.inlier_count), float(result.inlier_ratio))
+
+
+def most_confident(results: list[LocalizationResult]) -> LocalizationResult:
+    """The result with the highest pose_confidence (the first on ties)."""
+    return max(results, key=pose_confidence)
 
 
 def _sample_depth(depth: np.ndarray, pixels: np.ndarray) -> np.ndarray:
