@@ -68,7 +68,7 @@ TUNING_CASES = ("tuning",)
 EVALUATION_CASES = ("interleaved", "sparse20", "revisit")
 
 
-def case_map(case: Case, retrain: bool = False):
+def case_map(case: Case, retrain: bool = False, refresh_keyframes: bool = False):
     """The case's SCR map (CPU preset; trained once and cached under benchmarks/results/), with
     the surface model of its mapping frames."""
     from scr_localizer.io.seven_scenes import iter_frames
@@ -78,7 +78,7 @@ def case_map(case: Case, retrain: bool = False):
     path = case.map_path
     if path.exists() and not retrain:
         scene_map = load_map(path)
-        if scene_map.keyframes is None:  # cached before maps held depth keyframes
+        if scene_map.keyframes is None or refresh_keyframes:  # cached before maps had them
             from scr_localizer.geometry.surface import KeyframeAccumulator
 
             keyframes = KeyframeAccumulator()
@@ -197,13 +197,106 @@ def collect(names, device="cpu", peer=True, recollect=False) -> list[dict]:
     return [r for r in records if r["case"] in names]
 
 
+def rescore(record: dict, min_inliers: int | None = None) -> tuple[float, bool]:
+    """(confidence, success) of a record under the current fitted models (so a refit needs no
+    new localization): the localizer's confidence gate on the stored evidence."""
+    from scr_localizer.localization.confidence import FixEvidence, confidence
+    from scr_localizer.localization.localizer import LocalizerConfig
+
+    floor = LocalizerConfig().min_inliers if min_inliers is None else min_inliers
+    evidence = FixEvidence(**{k: (float("nan") if v is None else v)
+                              for k, v in record["evidence"].items()})
+    score, threshold = confidence(evidence)
+    return score, bool(score >= threshold and evidence.inliers >= floor)
+
+
+def _gate_stats(accepted, correct, errors_cm=None) -> dict:
+    accepted, correct = np.asarray(accepted, bool), np.asarray(correct, bool)
+    n = len(accepted)
+    out = {
+        "queries": n,
+        "precision_pct": 100.0 * float(correct[accepted].mean()) if accepted.any() else None,
+        "accepted_pct": 100.0 * float(accepted.mean()) if n else None,
+        "recall_pct": 100.0 * float((accepted & correct).mean()) if n else None,
+        "wrong_accepted": int((accepted & ~correct).sum()),
+    }
+    if errors_cm is not None:
+        errors = np.asarray(errors_cm)[accepted]
+        out["median_cm_accepted"] = float(np.median(errors)) if len(errors) else None
+    return out
+
+
+def precision_recall(records: list[dict]) -> dict:
+    """Per case and mode: the old inlier gate, the confidence gate and the SIFT peer (colour
+    only: the same numbers on both modes' rows), over the real queries."""
+    table = {}
+    for case in dict.fromkeys(r["case"] for r in records):
+        for mode in ("rgb", "rgbd"):
+            rows = [r for r in records if r["case"] == case and r["mode"] == mode
+                    and r["input"] == "real"]
+            if not rows:
+                continue
+            new = [rescore(r)[1] for r in rows]
+            item = {
+                "old_gate": _gate_stats([r["old_success"] for r in rows],
+                                        [r["old_correct"] for r in rows],
+                                        [100 * r["old_t_m"] for r in rows]),
+                "confidence_gate": _gate_stats(new, [r["correct"] for r in rows],
+                                               [100 * r["t_m"] for r in rows]),
+                "median_cm_all": float(np.median([100 * r["t_m"] for r in rows])),
+                "old_median_cm_all": float(np.median([100 * r["old_t_m"] for r in rows])),
+            }
+            if "peer_success" in rows[0]:
+                item["sift_peer"] = _gate_stats(
+                    [r["peer_success"] for r in rows],
+                    [r["peer_t_m"] < 0.10 and r["peer_r_deg"] < 5.0 for r in rows],
+                    [100 * r["peer_t_m"] for r in rows])
+            table[f"{case}/{mode}"] = item
+    return table
+
+
+def precision_recall_markdown(table: dict) -> str:
+    def cell(stats):
+        if not stats:
+            return "–"
+        p = stats["precision_pct"]
+        return (f"{'–' if p is None else f'{p:.1f}'} / {stats['accepted_pct']:.0f} / "
+                f"{stats['recall_pct']:.0f} ({stats['wrong_accepted']} wrong)")
+
+    lines = ["| case / mode | queries | old gate (80 inliers) | confidence gate "
+             "| SIFT peer (colour) | median cm, accepted: confidence / SIFT |",
+             "|---|---|---|---|---|---|"]
+    for key, item in table.items():
+        tuning = " (tuning)" if key.split("/")[0] in TUNING_CASES else ""
+        new, peer = item["confidence_gate"], item.get("sift_peer") or {}
+        lines.append(
+            f"| {key}{tuning} | {new['queries']} | {cell(item['old_gate'])} | {cell(new)} "
+            f"| {cell(peer)} | {_fmt(new.get('median_cm_accepted'), 2)} / "
+            f"{_fmt(peer.get('median_cm_accepted'), 2)} |")
+    lines.append("")
+    lines.append("Cells: precision % (accepted fixes within 10 cm / 5°) / accepted % of all "
+                 "queries / recall % (accepted and right, of all queries).")
+    return "\n".join(lines)
+
+
+def _fmt(value, digits=1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="train and cache the hard cases' maps")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--refresh-keyframes", action="store_true",
+                        help="recompute the cached maps' depth keyframes")
+    parser.add_argument("--collect", action="store_true",
+                        help="also localize the cases' queries and cache the records")
+    parser.add_argument("--no-peer", action="store_true", help="skip the SIFT peer")
     args = parser.parse_args(argv)
     for name in args.cases:
-        case_map(CASES[name], args.retrain)
+        case_map(CASES[name], args.retrain, args.refresh_keyframes)
+    if args.collect:
+        collect(args.cases, peer=not args.no_peer, recollect=True)
     return 0
 
 

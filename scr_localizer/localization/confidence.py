@@ -88,8 +88,14 @@ def kind_of(evidence: FixEvidence) -> str:
     return "rgb"
 
 
-# --- fitted constants (benchmarks/fit_confidence.py, tuning case only) -------------------------
-MODELS: dict[str, ConfidenceModel] = {}
+def _fitted_models() -> dict[str, ConfidenceModel]:
+    """The constants benchmarks/fit_confidence.py wrote (tuning case only)."""
+    from scr_localizer.localization.confidence_models import FITTED
+
+    return {kind: ConfidenceModel(kind=kind, **values) for kind, values in FITTED.items()}
+
+
+MODELS: dict[str, ConfidenceModel] = _fitted_models()
 
 
 def confidence(evidence: FixEvidence, models: dict[str, ConfidenceModel] | None = None
