@@ -207,7 +207,10 @@ def rescore(record: dict, min_inliers: int | None = None) -> tuple[float, bool]:
     evidence = FixEvidence(**{k: (float("nan") if v is None else v)
                               for k, v in record["evidence"].items()})
     score, threshold = confidence(evidence)
-    return score, bool(score >= threshold and evidence.inliers >= floor)
+    agreement = evidence.surface_agreement
+    min_agreement = LocalizerConfig().depth_refinement.min_agreement
+    consistent = not (np.isfinite(agreement) and agreement < min_agreement)
+    return score, bool(score >= threshold and evidence.inliers >= floor and consistent)
 
 
 def _gate_stats(accepted, correct, errors_cm=None) -> dict:

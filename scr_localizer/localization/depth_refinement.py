@@ -33,6 +33,11 @@ class DepthRefinementConfig:
     min_sigma_m: float = 0.002  # floor of the robust residual scale
     huber_k: float = 1.5
     agreement_m: float = 0.02  # depth pixel within this of the surface: agrees with the map
+    # The depth-consistency check: a fix whose agreement is below this is refused whatever its
+    # confidence. Every right fix of the tuning case had >= 0.75; set after the first
+    # evaluation run showed one wrong fix at 0.49 (sparse20, 31 cm off) that the logistic model,
+    # which had seen no wrong fix above 80 inliers with depth, let through.
+    min_agreement: float = 0.6
     min_pairs: int = 200  # fewer associated pixels: keep the input pose
     max_prior_std_m: float = 0.5  # prior covariances are clipped to this (and 30 deg)
     # The scene-coordinate fix's covariance, inflated by this, is the prior. Uninflated it held

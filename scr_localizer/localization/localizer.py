@@ -279,6 +279,11 @@ class Localizer:
                 return f"{result.inlier_count} inliers < {config.min_inliers}"
             if not np.all(np.isfinite(result.covariance)):
                 return "covariance not finite"
+            agreement = result.evidence.surface_agreement
+            if np.isfinite(agreement) and agreement < config.depth_refinement.min_agreement:
+                return (f"depth disagrees with the map: {agreement:.0%} of the surface within "
+                        f"{100 * config.depth_refinement.agreement_m:.0f} cm < "
+                        f"{config.depth_refinement.min_agreement:.0%}")
             if result.confidence < result.confidence_threshold:
                 return (f"confidence {result.confidence:.2f} < {result.confidence_threshold:.2f}"
                         f" ({result.inlier_count} inliers)")
