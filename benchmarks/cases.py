@@ -173,6 +173,35 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
     return records
 
 
+def reference_agreement(case: Case) -> dict[str, float | None]:
+    """Per query frame: how well its depth at the *ground-truth* pose agrees with the case map's
+    depth keyframes (the localizer's depth check, no refinement). Low values mark queries whose
+    reference pose is itself inconsistent with the mapped depth (the recording's poses drift
+    between visits), where a fix that agrees with the map is scored as wrong."""
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.localization.depth_refinement import (
+        DepthRefinementConfig,
+        refine_with_keyframes,
+    )
+
+    keyframes = case_map(case).keyframes
+    out = {}
+    for frame in iter_frames(REDKITCHEN, case.queries):
+        check = refine_with_keyframes(frame.world_from_camera, frame.depth, frame.camera,
+                                      keyframes, None, DepthRefinementConfig(iterations=0))
+        out[frame.name] = None if check is None else check.agreement
+    return out
+
+
+def add_reference_agreement(records: list[dict]) -> list[dict]:
+    for name in dict.fromkeys(r["case"] for r in records if "reference_agreement" not in r):
+        values = reference_agreement(CASES[name])
+        for r in records:
+            if r["case"] == name:
+                r["reference_agreement"] = values.get(r["frame"])
+    return records
+
+
 def load_records() -> list[dict]:
     return json.loads(RECORDS.read_text()) if RECORDS.exists() else []
 
@@ -194,6 +223,9 @@ def collect(names, device="cpu", peer=True, recollect=False) -> list[dict]:
         records = [r for r in records if r["case"] != name] + collect_case(CASES[name], device,
                                                                           peer)
         save_records(records)
+    if any("reference_agreement" not in r for r in records if r["case"] in names):
+        records = add_reference_agreement(records)
+        save_records(records)
     return [r for r in records if r["case"] in names]
 
 
@@ -213,9 +245,16 @@ def rescore(record: dict, min_inliers: int | None = None) -> tuple[float, bool]:
     return score, bool(score >= threshold and evidence.inliers >= floor and consistent)
 
 
-def _gate_stats(accepted, correct, errors_cm=None) -> dict:
+# Below this agreement of its depth at the ground-truth pose with the map's keyframes, a query's
+# reference is inconsistent with the mapped depth (at consistent queries it is 0.9-0.98).
+REFERENCE_AGREEMENT_MIN = 0.6
+
+
+def _gate_stats(accepted, correct, errors_cm=None, reference=None) -> dict:
     accepted, correct = np.asarray(accepted, bool), np.asarray(correct, bool)
     n = len(accepted)
+    reference = None if reference is None else np.asarray(
+        [np.nan if v is None else v for v in reference], float)
     out = {
         "queries": n,
         "precision_pct": 100.0 * float(correct[accepted].mean()) if accepted.any() else None,
@@ -223,6 +262,9 @@ def _gate_stats(accepted, correct, errors_cm=None) -> dict:
         "recall_pct": 100.0 * float((accepted & correct).mean()) if n else None,
         "wrong_accepted": int((accepted & ~correct).sum()),
     }
+    if reference is not None:
+        doubtful = ~(reference >= REFERENCE_AGREEMENT_MIN)  # NaN (no keyframe near) counts too
+        out["wrong_accepted_doubtful_reference"] = int((accepted & ~correct & doubtful).sum())
     if errors_cm is not None:
         errors = np.asarray(errors_cm)[accepted]
         out["median_cm_accepted"] = float(np.median(errors)) if len(errors) else None
@@ -240,12 +282,13 @@ def precision_recall(records: list[dict]) -> dict:
             if not rows:
                 continue
             new = [rescore(r)[1] for r in rows]
+            reference = [r.get("reference_agreement") for r in rows]
             item = {
                 "old_gate": _gate_stats([r["old_success"] for r in rows],
                                         [r["old_correct"] for r in rows],
-                                        [100 * r["old_t_m"] for r in rows]),
+                                        [100 * r["old_t_m"] for r in rows], reference),
                 "confidence_gate": _gate_stats(new, [r["correct"] for r in rows],
-                                               [100 * r["t_m"] for r in rows]),
+                                               [100 * r["t_m"] for r in rows], reference),
                 "median_cm_all": float(np.median([100 * r["t_m"] for r in rows])),
                 "old_median_cm_all": float(np.median([100 * r["old_t_m"] for r in rows])),
             }
@@ -253,7 +296,7 @@ def precision_recall(records: list[dict]) -> dict:
                 item["sift_peer"] = _gate_stats(
                     [r["peer_success"] for r in rows],
                     [r["peer_t_m"] < 0.10 and r["peer_r_deg"] < 5.0 for r in rows],
-                    [100 * r["peer_t_m"] for r in rows])
+                    [100 * r["peer_t_m"] for r in rows], reference)
             table[f"{case}/{mode}"] = item
     return table
 
@@ -263,8 +306,10 @@ def precision_recall_markdown(table: dict) -> str:
         if not stats:
             return "–"
         p = stats["precision_pct"]
+        doubtful = stats.get("wrong_accepted_doubtful_reference")
         return (f"{'–' if p is None else f'{p:.1f}'} / {stats['accepted_pct']:.0f} / "
-                f"{stats['recall_pct']:.0f} ({stats['wrong_accepted']} wrong)")
+                f"{stats['recall_pct']:.0f} ({stats['wrong_accepted']} wrong"
+                + ("" if doubtful is None else f", {doubtful} at doubtful truth") + ")")
 
     lines = ["| case / mode | queries | old gate (80 inliers) | confidence gate "
              "| SIFT peer (colour) | median cm, accepted: confidence / SIFT |",
@@ -278,7 +323,9 @@ def precision_recall_markdown(table: dict) -> str:
             f"{_fmt(peer.get('median_cm_accepted'), 2)} |")
     lines.append("")
     lines.append("Cells: precision % (accepted fixes within 10 cm / 5°) / accepted % of all "
-                 "queries / recall % (accepted and right, of all queries).")
+                 "queries / recall % (accepted and right, of all queries). 'at doubtful truth': "
+                 "wrong fixes on queries whose ground-truth pose's depth agrees with less than "
+                 f"{REFERENCE_AGREEMENT_MIN:.0%} of the map's keyframe surface.")
     return "\n".join(lines)
 
 
