@@ -112,9 +112,11 @@ def _result(success, inliers, ratio=0.5) -> LocalizationResult:
                               timings_ms={})
 
 
-def test_most_confident_prefers_passing_gates_then_inliers():
+def test_most_confident_prefers_passing_gates_then_confidence_then_inliers():
     results = [_result(False, 900), _result(True, 200), _result(True, 300, 0.1)]
     assert most_confident(results) is results[2]
+    results[1].confidence = 0.9
+    assert most_confident(results) is results[1]
 
 
 def test_engine_choice():

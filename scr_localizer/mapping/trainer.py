@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.surface import KeyframeAccumulator
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.log import get_logger
 from scr_localizer.mapping.buffer import CellBuffer, encode_frames
@@ -96,10 +97,17 @@ class MapTrainer:
         self.holdout_history: list[tuple[int, float]] = []
         # Submaps (train_submaps): (head, part buffer, region, HeadTraining) per part.
         self.submaps: list[tuple] = []
+        self.keyframes = KeyframeAccumulator()
+
+    def _collect_keyframes(self, frames: Iterable[RGBDFrame]):
+        """Pass frames through, keeping depth keyframes of the measured surface on the way."""
+        for frame in frames:
+            self.keyframes.add(frame.depth, frame.camera, frame.world_from_camera)
+            yield frame
 
     def build_buffer(self, frames: Iterable[RGBDFrame]) -> CellBuffer:
-        buffer, encoding = encode_frames(frames, self.config, self.encoder, self.device,
-                                         self.progress)
+        buffer, encoding = encode_frames(self._collect_keyframes(frames), self.config,
+                                         self.encoder, self.device, self.progress)
         self.stats.encode_time_s = encoding.encode_time_s
         self.stats.frames_total = encoding.frames_total
         self.stats.frames_used = encoding.frames_used
@@ -263,6 +271,7 @@ class MapTrainer:
             training_config=training,
             source=source,
             stats=asdict(self.stats),
+            keyframes=self.keyframes.keyframes(),
         )
 
     def point_cloud(self, max_error_px: float = 10.0, max_points: int = 500_000

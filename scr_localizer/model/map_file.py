@@ -1,6 +1,8 @@
 """The map file: one safetensors file holding everything needed to relocalize in a scene.
 
-Tensors: the head's weights in fp16 (`head.*`) and the scene centre in float64. Metadata (all
+Tensors: the head's weights in fp16 (`head.*`), the scene centre in float64 and, optionally, the
+depth keyframes of the measured surface (`keyframes.*`, geometry.surface; maps written before
+they existed load without them). Metadata (all
 strings): format name and version, encoder name and weights hash, head shape, fixed frame id,
 training config, source name and mapping statistics (JSON). Loading parses the header ourselves
 first so that a wrong file, a wrong version or truncated bytes give one clear line, and never
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.surface import DepthKeyframes
 from scr_localizer.io.atomic import atomic_write
 from scr_localizer.model.head import HeadConfig, SceneCoordinateHead
 
@@ -52,6 +55,7 @@ class SceneMap:
     def heads(self) -> list[SceneCoordinateHead]:
         """Every head: the first is `head`, the one a single-head map has."""
         return [self.head, *self.extra_heads]
+    keyframes: DepthKeyframes | None = None  # measured surface for the RGB-D refinement
 
     @property
     def scene_centre(self) -> np.ndarray:
@@ -75,7 +79,18 @@ def _tensors(scene_map: SceneMap) -> dict[str, torch.Tensor]:
             f"{prefix}head.{name}": value.detach().to("cpu", torch.float16).contiguous()
             for name, value in head.state_dict().items() if name != "scene_centre"})
         tensors[f"{prefix}scene_centre"] = head.scene_centre.detach().cpu().double().contiguous()
+    keyframes = scene_map.keyframes
+    if keyframes is not None and len(keyframes):
+        tensors["keyframes.world_from_camera"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.world_from_camera, np.float64))
+        tensors["keyframes.intrinsics"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.intrinsics, np.float32))
+        tensors["keyframes.depth"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.depth, np.float32)).to(torch.float16)
     return tensors
+
+
+KEYFRAME_TENSORS = ("keyframes.world_from_camera", "keyframes.intrinsics", "keyframes.depth")
 
 
 def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -269,8 +284,25 @@ def estimated_map_bytes(config: HeadConfig, heads: int = 1) -> int:
     return heads * (2 * weights + 8 * 3) + 16_384
 
 
+def _check_keyframe_shapes(entries: dict, path: Path) -> None:
+    """The optional keyframe tensors: all three or none, with agreeing shapes."""
+    present = [name for name in KEYFRAME_TENSORS if name in entries]
+    if not present:
+        return
+    if len(present) != len(KEYFRAME_TENSORS):
+        raise _corrupt(path, f"keyframe tensors incomplete (only {', '.join(present)})")
+    poses, intrinsics, depth = (entries[name]["shape"] for name in KEYFRAME_TENSORS)
+    count = poses[0] if poses else -1
+    if (poses[1:] != [4, 4] or intrinsics != [count, 4] or len(depth) != 3
+            or depth[0] != count):
+        raise _corrupt(path, f"keyframe tensors disagree (poses {poses}, intrinsics "
+                       f"{intrinsics}, depth {depth}); expected Kx4x4, Kx4 and KxHxW")
+
+
 def _check_shapes(entries: dict, config: HeadConfig, path: Path, heads: int = 1) -> None:
     expected = _expected_shapes(config, heads)
+    _check_keyframe_shapes(entries, path)
+    entries = {k: v for k, v in entries.items() if k not in KEYFRAME_TENSORS}
     missing = sorted(set(expected) - set(entries))
     extra = sorted(set(entries) - set(expected))
     if missing or extra:
@@ -353,6 +385,11 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
             head.load_state_dict(state)
             heads.append(head.eval())
         head = heads[0]
+        keyframes = None
+        if KEYFRAME_TENSORS[0] in tensors:
+            keyframes = DepthKeyframes(*(tensors[name].double().numpy() if i == 0 else
+                                         tensors[name].float().numpy()
+                                         for i, name in enumerate(KEYFRAME_TENSORS)))
         training_config = json.loads(metadata.get("training_config", "{}"))
         stats = json.loads(metadata.get("stats", "{}"))
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
@@ -369,4 +406,5 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
         format_version=int(version),
         extra_heads=heads[1:],
         regions=regions,
+        keyframes=keyframes,
     )
