@@ -52,7 +52,7 @@ def test_training_stops_early_once_held_out_cells_stop_improving(redkitchen):
     # by iteration 600 and then stays within noise (256 cells: +-2.5 %).
     config = preset("tiny", device="cpu", iterations=5000, passes=2000.0, min_iterations=300,
                     holdout_cells=256, early_stop_every=50, early_stop_patience=3,
-                    early_stop_min_gain=0.01)
+                    early_stop_min_gain=0.01, early_stop_min_share=0.05)
     trainer = MapTrainer(config)
     trainer.train(frames)
     stats = trainer.stats
@@ -64,3 +64,13 @@ def test_training_stops_early_once_held_out_cells_stop_improving(redkitchen):
     assert stats.holdout_inlier_share > max(0.05, 2 * shares[0])
     # The held-out cells were never trained on: 2560 cells, 256 held out.
     assert stats.buffer_cells == 2560
+
+
+def test_a_flat_curve_far_from_fitting_is_no_plateau(redkitchen):
+    frames = list(iter_frames(redkitchen, [0, 10, 20, 30, 40]))
+    config = preset("tiny", device="cpu", iterations=400, min_iterations=100,
+                    holdout_cells=256, early_stop_every=50, early_stop_patience=1,
+                    early_stop_min_gain=0.5, early_stop_min_share=0.9)
+    trainer = MapTrainer(config)
+    trainer.train(frames)
+    assert not trainer.stats.stopped_early and trainer.stats.iterations == 400

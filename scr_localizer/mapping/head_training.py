@@ -134,7 +134,7 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
             else:
                 since_best += 1
             if (since_best >= config.early_stop_patience and iteration >= config.min_iterations
-                    and schedule.stopped_at is None):
+                    and best >= config.early_stop_min_share and schedule.stopped_at is None):
                 schedule.stop_early(iteration, progress_now)
                 run.stopped_early = True
                 bar.total = iteration + schedule.cooldown_iterations

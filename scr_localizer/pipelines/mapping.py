@@ -128,9 +128,12 @@ def build_map(job: MapJob) -> MapResult:
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
     budget = f", at most {config.time_budget_s:g} s" if config.time_budget_s > 0 else ""
-    LOG.info(f"training up to {config.iterations} iterations{budget} on "
-             f"{len(trainer.buffer)} cells")
     count = submap_count(config.submaps, trainer.stats.frames_used, config.submap_frames)
+    effort = (f"about {config.planned_iterations(len(trainer.buffer) // count)} iterations "
+              f"planned per head ({config.passes:g} passes, at most {config.iterations})"
+              if config.passes > 0 else f"up to {config.iterations} iterations")
+    stops = ", stopping early on held-out cells" if config.holdout_cells else ""
+    LOG.info(f"training {effort}{budget}{stops} on {len(trainer.buffer)} cells")
     if count > 1:
         trainer.train_submaps(count, job.parallel, job.ray_address)
     else:
