@@ -1,7 +1,11 @@
 """Odometry-consistent map->odom updates: a fix that moves map->odom by more than a threshold
-from the current estimate is held, and only taken once `agree_count` consecutive held fixes
-agree with each other (the robot was really somewhere else: a kidnapping, a wrong initial pose);
-a lone outlier (a repeated structure, a view of another room) never reaches /tf.
+from the current estimate is held, and only taken once `agree_count` of the last
+2 * agree_count - 1 held fixes agree with it (a majority: the robot was really somewhere else, a
+kidnapping, a wrong initial pose or a wrong first fix); a lone outlier (a repeated structure, a
+view of another room) never reaches /tf. A majority rather than a run of consecutive fixes:
+with a wrong estimate, outliers interleaved with good fixes would otherwise break every run and
+keep the wrong estimate for ever (seen in CI: the first fix was an odometry glitch, then two
+frames in five were glitched and no three good fixes came in a row).
 
 ROS-free, as nav2_amcl keeps its filter apart from its node; the node owns one per map.
 """
@@ -21,7 +25,7 @@ ACCEPTED, HELD, TAKEN_OVER = "accepted", "held", "taken_over"
 class GateConfig:
     max_translation_m: float = 0.5  # <= 0: no gate (every fix is taken)
     max_rotation_deg: float = 15.0
-    agree_count: int = 3  # consecutive agreeing held fixes that replace the estimate
+    agree_count: int = 3  # agreeing held fixes (of the last 2 * agree_count - 1) that take over
 
 
 def moved(a_from_b: np.ndarray, c_from_b: np.ndarray) -> tuple[float, float]:
@@ -52,8 +56,8 @@ class FixGate:
         self._held = []
 
     def offer(self, map_from_odom: np.ndarray) -> str:
-        """ACCEPTED (consistent, or no estimate yet), HELD, or TAKEN_OVER (the last
-        agree_count held fixes agree: the estimate jumps to this one)."""
+        """ACCEPTED (consistent, or no estimate yet), HELD, or TAKEN_OVER (agree_count of the
+        recent held fixes, this one included, agree with it: the estimate jumps to this one)."""
         fix = np.asarray(map_from_odom, dtype=np.float64)
         if (self.estimate is None or self.config.max_translation_m <= 0
                 or self._close(self.estimate, fix)):
@@ -61,11 +65,13 @@ class FixGate:
             self._held = []
             self.estimate = fix
             return ACCEPTED
-        if self._held and not self._close(self._held[-1], fix):
-            self.rejected_count += len(self._held)
-            self._held = []
+        agree_count = max(self.config.agree_count, 1)
         self._held.append(fix)
-        if len(self._held) >= max(self.config.agree_count, 1):
+        window = 2 * agree_count - 1
+        if len(self._held) > window:
+            self.rejected_count += len(self._held) - window
+            self._held = self._held[-window:]
+        if sum(self._close(held, fix) for held in self._held) >= agree_count:
             self._held = []
             self.estimate = fix
             self.taken_over_count += 1

@@ -106,7 +106,7 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("gate_max_rotation_deg", 15.0, "... or rotating it by more than this",
                   read_only=False, minimum=0.0),
     ParameterSpec("gate_agree_count", 3, "Held fixes replace the estimate once this many "
-                  "consecutive ones agree with each other", read_only=False, minimum=1),
+                  "of the last 2n-1 held ones agree", read_only=False, minimum=1),
     ParameterSpec("tf_timeout_s", 0.2, "How long the worker waits for odom->base (and "
                   "camera->base) at the image stamp before reporting TF missing", minimum=0.0),
     ParameterSpec("max_frame_age_s", 1.0, "Frames older than this (node clock minus image stamp) "
