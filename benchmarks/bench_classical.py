@@ -136,7 +136,7 @@ def table(results: dict, feature: str) -> str:
     ]
     for split, item in results.items():
         for method, label in (("scr", "SCR (XFeat + head, PnP)"),
-                              ("scr_rgbd", "SCR with depth (pnp+depth)"),
+                              ("scr_rgbd", "SCR with depth (pnp+depth, keyframe refinement)"),
                               ("keypoint", f"keypoints ({feature.upper()}, PnP)")):
             if method not in item:  # merged from an older run without this row
                 continue

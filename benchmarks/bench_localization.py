@@ -2,11 +2,16 @@
 calibration and failure detection.
 
     python -m benchmarks.bench_localization [--quick] [--map PATH] [--device cpu]
+    python -m benchmarks.bench_localization --cases [NAME ...] [--recollect]
 
 Map: even 50-frame blocks of redkitchen (trained once with the mapping CPU preset and cached as
 benchmarks/results/redkitchen_cpu.scrmap); queries: the odd blocks (all 500, --quick: every 10th).
 Solvers are compared on the same regression output of each frame; timings come from a separate
 end-to-end pass of the default configuration. Writes benchmarks/results/localization.json.
+
+--cases: the precision/recall table on the hard cases of benchmarks/cases.py (old inlier gate,
+confidence gate, SIFT peer; records cached by benchmarks.cases), written to
+benchmarks/results/precision_recall.json.
 """
 
 from __future__ import annotations
@@ -154,7 +159,13 @@ def main(argv=None) -> int:
                         "or auto (scr_localizer.model.backends)")
     parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--cases", nargs="*", default=None,
+                        help="precision/recall table on these hard cases (none named: all)")
+    parser.add_argument("--recollect", action="store_true",
+                        help="with --cases: localize again instead of using cached records")
     args = parser.parse_args(argv)
+    if args.cases is not None:
+        return cases_table(args.cases, args.recollect, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     if not (REDKITCHEN / "frame-000000.color.jpg").exists():
@@ -306,6 +317,27 @@ def main(argv=None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     write_json(RESULTS / "localization.json", json.loads(json.dumps(out, default=_jsonable)))
     print(f"\nwrote {RESULTS / 'localization.json'}")
+    return 0
+
+
+def cases_table(names, recollect: bool, device: str) -> int:
+    from benchmarks import cases
+    from scr_localizer.evaluation.metrics import write_json
+
+    if not (REDKITCHEN / "frame-000000.color.jpg").exists():
+        print(f"redkitchen not found at {REDKITCHEN}; set SCR_REDKITCHEN")
+        return 1
+    names = names or [*cases.TUNING_CASES, *cases.EVALUATION_CASES]
+    records = cases.collect(names, device="cpu" if device == "auto" else device,
+                            recollect=recollect)
+    table = cases.precision_recall(records)
+    print("\n## Precision / recall on the hard cases (target: >= 99 % precision, recall >= the "
+          "SIFT peer's)\n")
+    print(cases.precision_recall_markdown(table))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(RESULTS / "precision_recall.json", {"cases": {n: cases.CASES[n].description
+                                                             for n in names}, "table": table})
+    print(f"\nwrote {RESULTS / 'precision_recall.json'}")
     return 0
 
 

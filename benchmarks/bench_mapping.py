@@ -39,13 +39,16 @@ def localize_pnp(regressor, frames, threshold_px=10.0):
     errors, times = [], []
     for frame in frames:
         start = time.perf_counter()
-        pixels, xyz = regressor.predict(frame.color, frame.camera)
+        # Submaps: every head, the pose with the most inliers (as the localizer's
+        # most_confident does without its gates).
+        pixels, per_head = regressor.regress_heads(frame.color, 0)
         undistorted = frame.camera.undistort_points(pixels)
         camera = {"model": "PINHOLE", "width": frame.camera.width, "height": frame.camera.height,
                   "params": [frame.camera.fx, frame.camera.fy, frame.camera.cx, frame.camera.cy]}
-        pose, info = poselib.estimate_absolute_pose(
+        candidates = [poselib.estimate_absolute_pose(
             undistorted.astype(np.float64), xyz.astype(np.float64), camera,
-            {"max_reproj_error": threshold_px}, {})
+            {"max_reproj_error": threshold_px}, {}) for xyz in per_head]
+        pose, info = max(candidates, key=lambda c: c[1]["num_inliers"])
         times.append(time.perf_counter() - start)
         camera_from_world = np.eye(4)
         camera_from_world[:3, :3] = pose.R
@@ -82,6 +85,16 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--iterations", type=int, default=0)
     parser.add_argument("--query-step", type=int, default=None, help="every Nth query (default 5)")
+    parser.add_argument("--frames", type=int, default=0,
+                        help="small area: map every 2nd frame of the first 2N (N frames), query "
+                        "the odd frames between them (the frames -> time -> accuracy curve)")
+    parser.add_argument("--split", default="interleaved", choices=("interleaved", "revisit"),
+                        help="interleaved: even 50-frame blocks vs odd ones; revisit: map 0-599, "
+                        "query 600-999")
+    parser.add_argument("--submaps", default="1",
+                        help="heads over parts of the scene: a number or auto (default 1)")
+    parser.add_argument("--parallel", default="auto", choices=("auto", "ray", "sequential"),
+                        help="how submaps train (default auto: Ray when installed)")
     parser.add_argument("--save-map", type=Path, default=None, help="keep the map here")
     parser.add_argument("--ply", type=Path, default=None, help="write the mapped point cloud")
     parser.add_argument("--name", default=None, help="result key (default from the options)")
@@ -102,6 +115,11 @@ def main(argv=None) -> int:
         overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
     config = preset(args.preset, **overrides)
     mapping, queries = interleaved_split(1000)
+    if args.split == "revisit":
+        mapping, queries = list(range(600)), list(range(600, 1000))
+    if args.frames:
+        mapping = list(range(0, 2 * args.frames, 2))
+        queries = list(range(1, 2 * args.frames, 2))
     if args.quick:
         mapping = mapping[::4]
     query_step = args.query_step or (10 if args.quick else 5)
@@ -115,9 +133,15 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     trainer.build_buffer(iter_frames(REDKITCHEN, mapping))
     buffer_s = time.perf_counter() - start
-    trainer.train()
+    from scr_localizer.mapping.config import submap_count
+
+    count = submap_count(args.submaps, trainer.stats.frames_used, config.submap_frames)
+    if count > 1:
+        trainer.train_submaps(count, args.parallel)
+    else:
+        trainer.train()
     mapping_s = time.perf_counter() - start
-    scene_map = trainer.scene_map(source="redkitchen even 50-frame blocks")
+    scene_map = trainer.scene_map(source=f"redkitchen {args.split} split")
     with tempfile.TemporaryDirectory() as tmp:
         path = save_map(scene_map, args.save_map or Path(tmp) / "bench.scrmap")
         map_bytes = path.stat().st_size
@@ -135,13 +159,16 @@ def main(argv=None) -> int:
         "torch_threads": torch.get_num_threads(), "load_avg_1min_at_start": round(load_avg, 1),
         "load_avg_1min_at_end": round(os.getloadavg()[0], 1),
         "mapping_frames": trainer.stats.frames_used, "iterations": trainer.stats.iterations,
-        "iterations_planned": config.iterations, "buffer_cells": trainer.stats.buffer_cells,
+        "iterations_planned": trainer.stats.iterations_planned,
+        "stopped_early": trainer.stats.stopped_early, "buffer_cells": trainer.stats.buffer_cells,
         "load_and_encode_s": round(buffer_s, 1), "train_s": round(trainer.stats.train_time_s, 1),
         "mapping_wall_s": round(mapping_s, 1), "peak_ram_mb": round(peak_ram_mb),
         "peak_gpu_mb": None if gpu_mb is None else round(gpu_mb),
         "map_mb": round(map_bytes / 1e6, 2),
         "train_reprojection_median_px": round(trainer.stats.reprojection_median_px, 2),
         "train_inlier_share": round(trainer.stats.inlier_share, 3),
+        "submaps": len(scene_map.heads), "submap_parts": trainer.stats.submaps,
+        "split": args.split,
         **accuracy,
     }
     name = args.name or f"{config.preset}{'-quick' if args.quick else ''}-{prior}-{device.type}"

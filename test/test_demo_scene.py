@@ -113,3 +113,21 @@ def test_make_scene_writes_mapping_and_query_bags(tmp_path, capsys):
     assert tf_parents[GROUND_TRUTH] == 4
     assert cli_main(["make-scene", str(out), "--mapping-frames", "2", "--query-frames", "2"]) == 2
     assert "already exists" in capsys.readouterr().err
+
+
+def test_room360_scene_looks_all_around_and_is_written_by_make_scene(tmp_path, capsys):
+    from scr_localizer.demo.trajectories import room360_mapping_poses, room360_query_poses
+
+    mapping, query = room360_mapping_poses(300), room360_query_poses(100)
+    yaws = np.degrees([np.arctan2(p[1, 2], p[0, 2]) for p in mapping]) % 360
+    assert np.histogram(yaws, bins=12, range=(0, 360))[0].min() > 0  # every 30° sector
+    for pose in query[::10]:
+        assert min(pose_error(pose, m)[0] for m in mapping) < 0.5
+    out = tmp_path / "room360"
+    code = cli_main(["make-scene", str(out), "--scene", "room360", "--mapping-frames", "4",
+                     "--query-frames", "2", "--width", "160", "--height", "120",
+                     "--texel-mm", "10"])
+    assert code == 0, capsys.readouterr().err
+    frames = list(RGBDBagReader(out / "mapping"))
+    np.testing.assert_allclose(frames[1].world_from_camera[:3, 3],
+                               room360_mapping_poses(4)[1][:3, 3], atol=1e-3)

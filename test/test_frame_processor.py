@@ -127,12 +127,25 @@ def test_gates_and_input_problems(query, localizer):
 def test_unregistered_depth_falls_back_to_rgb_only_with_a_warning(query, localizer):
     bag, messages = query
     stamp, msgs = sorted(messages.items())[2]
-    processor = FrameProcessor(ProcessorConfig(),
+    # The small map's colour-only fixes are 6-14 cm off, below the fitted confidence threshold
+    # (99 % within 10 cm / 5 deg); min_confidence overrides it here, where only the fallback
+    # to RGB-only matters.
+    processor = FrameProcessor(ProcessorConfig(min_confidence=0.05),
                                decode_depth_m=lambda msg: np.ones((10, 10), np.float32))
     result = _process(processor, localizer, bag, msgs, stamp)
     assert result.outcome == LOCALIZED
+    assert result.confidence is not None and result.confidence >= 0.05
     level, message = result.problems["depth"]
     assert level == WARN and "RGB-only" in message
+
+
+def test_min_confidence_rejects_fixes_below_it(query, localizer):
+    bag, messages = query
+    stamp, msgs = sorted(messages.items())[2]
+    result = _process(FrameProcessor(ProcessorConfig(min_confidence=1.0)), localizer, bag, msgs,
+                      stamp)
+    assert result.outcome == FAILED
+    assert "min_confidence" in result.problems["inliers"][1]
 
 
 def test_compose_map_outputs_and_covariance_transfer():

@@ -35,11 +35,17 @@ def test_real_queries_localize_within_loose_bounds(localizer, queries, use_depth
                                           "refinement", "total"}
         assert result.covariance.shape == (6, 6)
         assert np.all(np.linalg.eigvalsh(result.covariance) > 0)
+        assert 0.0 <= result.confidence <= 1.0
         if result.success:
             assert result.inlier_count >= localizer.config.min_inliers
+            assert result.confidence >= result.confidence_threshold
     translation = np.array([e[0] for e in errors])
     rotation = np.array([e[1] for e in errors])
-    assert successes >= 6, errors
+    # Colour-only fixes of this small map are 6-14 cm off, so the confidence gate (fitted for
+    # 99 % of accepted fixes within 10 cm / 5 deg) calls few of them successful; with depth the
+    # refinement against the map's depth keyframes brings them to a few centimetres.
+    if use_depth:
+        assert successes >= 6, errors
     assert np.median(translation) < 0.15 and np.median(rotation) < 5.0, errors
     assert np.mean((translation < 0.25) & (rotation < 10)) >= 0.75, errors
 

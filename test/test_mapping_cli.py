@@ -58,3 +58,21 @@ def test_bad_inputs_are_one_line_errors(mapping_bag, tmp_path, capsys):
     assert len(err) == 4 and all(line.startswith("error: ") for line in err)
     assert "/nope" in err[1]
     assert not out.exists()
+
+
+def test_map_verb_with_submaps_writes_one_file_with_two_heads(mapping_bag, tmp_path, capsys):
+    out = tmp_path / "two.scrmap"
+    ply = tmp_path / "two.ply"
+    code = main(["map", str(mapping_bag), "-o", str(out), "--preset", "tiny", "--device", "cpu",
+                 "--iterations", "20", "--submaps", "2", "--parallel", "sequential",
+                 "--ply", str(ply)])
+    assert code == 0, capsys.readouterr().err
+    scene_map = load_map(out)
+    assert len(scene_map.heads) == 2 and len(scene_map.regions) == 2
+    assert scene_map.training_config["submaps"] == "2"
+    assert sum(part["frames"] for part in scene_map.stats["submaps"]) >= 4
+    assert len(read_ply(ply)[0]) > 0
+    assert "2 submaps" in capsys.readouterr().out
+    assert main(["map", str(mapping_bag), "-o", str(tmp_path / "x.scrmap"), "--submaps",
+                 "many"]) == 2
+    assert "submaps 'many' is not valid" in capsys.readouterr().err

@@ -145,6 +145,7 @@ def test_map_to_odom_composed_with_odometry_matches_ground_truth(processes, redk
     assert float(diagnostics["values"]["rate_hz"]) >= 0.0
     assert diagnostics["values"]["latency_ms_p50"] != ""
     assert int(diagnostics["values"]["frames_localized"]) >= 1
+    assert 0.0 <= float(diagnostics["values"]["confidence"]) <= 1.0
 
     # ~/enable pauses and resumes.
     code, got, err = processes.probe("--enable", "false", "--expect", "paused", timeout=20)

@@ -14,6 +14,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("out_dir", metavar="OUT_DIR",
                         help="folder for the bags OUT_DIR/mapping and OUT_DIR/query")
     parser.add_argument("--seed", type=int, default=0, help="scene seed (default 0)")
+    parser.add_argument("--scene", choices=("area", "room360"), default="area",
+                        help="camera paths: area (loops facing one wall, what one CPU head "
+                        "learns in minutes; default) or room360 (two loops looking all around "
+                        "the 7 m x 6 m room; map it with --submaps auto)")
     parser.add_argument("--mapping-frames", type=int, default=300,
                         help="frames in the mapping bag (default 300)")
     parser.add_argument("--query-frames", type=int, default=100,
@@ -36,7 +40,7 @@ def run(args) -> int:
         args.out_dir, seed=args.seed, mapping_frames=args.mapping_frames,
         query_frames=args.query_frames, width=args.width, height=args.height,
         texel_mm=args.texel_mm, storage=args.storage, color_encoding=args.color_encoding,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, scene=args.scene,
     )
     print(f"mapping bag: {mapping_path} ({args.mapping_frames} frames)")
     print(f"query bag:   {query_path} ({args.query_frames} frames, ground truth on "

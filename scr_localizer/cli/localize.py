@@ -68,11 +68,12 @@ def inliers_path(output: Path) -> Path:
 
 
 def write_inliers(path: Path, records) -> None:
-    lines = ["# stamp_s success inlier_count inlier_ratio latency_ms"]
+    lines = ["# stamp_s success inlier_count inlier_ratio latency_ms confidence"]
     for r in records:
         seconds, nanoseconds = divmod(int(r.stamp_ns), 1_000_000_000)
         lines.append(f"{seconds}.{nanoseconds:09d} {int(r.success)} {r.inlier_count} "
-                     f"{r.inlier_ratio:.4f} {r.latency_ms:.2f}")
+                     f"{r.inlier_ratio:.4f} {r.latency_ms:.2f} "
+                     f"{(r.confidence if r.confidence is not None else float('nan')):.4f}")
     with atomic_write(path) as stream:
         stream.write("\n".join(lines) + "\n")
 

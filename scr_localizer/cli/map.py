@@ -32,6 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=None,
                         help="override the preset's iterations (>= 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--submaps", default="1", metavar="N|auto",
+                        help="heads over parts of the scene (camera positions and viewing "
+                        "directions, with overlap): a number, or auto (one per 300 frames); "
+                        "the localizer runs all and keeps the most confident pose "
+                        "(default %(default)s)")
+    parser.add_argument("--parallel", default="auto", choices=("auto", "ray", "sequential"),
+                        help="train submaps in parallel on Ray (auto: when ray is installed) "
+                        "or one after another (default %(default)s)")
+    parser.add_argument("--ray-address", default=None,
+                        help="Ray cluster to train on (default: a local Ray instance)")
     parser.add_argument("--overwrite", action="store_true", help="replace MAP if it exists")
     topics = parser.add_argument_group("bag topics and frames (default: RealSense names, auto)")
     topics.add_argument("--color-topic", default=None)
@@ -62,7 +72,8 @@ def job_from_args(args) -> MapJob:
             frame_step=args.frame_step, max_frames=args.max_frames or None),
         preset=args.preset, prior=args.prior, device=args.device, seed=args.seed,
         iterations=args.iterations, overwrite=args.overwrite, ply=args.ply,
-        progress=True,
+        progress=True, submaps=args.submaps, parallel=args.parallel,
+        ray_address=args.ray_address,
     )
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from scr_localizer.demo.geometry import U_AXIS, V_AXIS, V_DOWN, Box, build_room
 from scr_localizer.demo.textures import TextureAtlas, make_texture
-from scr_localizer.demo.trajectories import mapping_poses, query_poses
+from scr_localizer.demo.trajectories import SCENES
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.io.frames import RGBDFrame
 
@@ -38,6 +38,7 @@ class DemoSceneConfig:
     start_stamp_ns: int = 1_700_000_000 * 10**9
     image_noise_std: float = 1.5
     optical_frame: str = "camera_color_optical_frame"
+    scene: str = "area"  # camera paths (demo.trajectories.SCENES): area or room360
 
     def camera(self) -> PinholeCamera:
         scale_x, scale_y = self.width / 640.0, self.height / 480.0
@@ -201,10 +202,10 @@ class DemoScene:
     # -- trajectories and frames -------------------------------------------------------------
 
     def mapping_poses(self) -> list[np.ndarray]:
-        return mapping_poses(self.config.mapping_frames)
+        return SCENES[self.config.scene][0](self.config.mapping_frames)
 
     def query_poses(self) -> list[np.ndarray]:
-        return query_poses(self.config.query_frames)
+        return SCENES[self.config.scene][1](self.config.query_frames)
 
     def frames(self, poses: Sequence[np.ndarray], name: str = "frame",
                first_index: int = 0) -> Iterator[RGBDFrame]:

@@ -55,3 +55,47 @@ def query_poses(count: int, center_xy=AREA_CENTER_XY) -> list[np.ndarray]:
         roll = np.radians(-1.5 * np.sin(3 * theta))
         poses.append(camera_pose(position, yaw, pitch, roll))
     return poses
+
+
+# The whole room seen all around (scene "room360"): two loops about the room centre looking
+# outwards at every wall, more than one head learns in CPU minutes (issue 16: submaps).
+ROOM_CENTER_XY = (3.5, 3.0)
+
+
+def room360_mapping_poses(count: int, center_xy=ROOM_CENTER_XY) -> list[np.ndarray]:
+    """Two loops around the room centre looking outwards at walls and furniture: the first far
+    out and low, the second further in and higher, with yaw and pitch swaying."""
+    poses = []
+    for i in range(count):
+        phi = 4.0 * np.pi * i / max(count, 1)
+        radius = 1.05 + 0.25 * np.cos(phi / 2)
+        position = [center_xy[0] + radius * np.cos(phi), center_xy[1] + radius * np.sin(phi),
+                    1.4 - 0.2 * np.cos(phi / 2) + 0.06 * np.sin(3 * phi)]
+        yaw = phi + 0.35 * np.sin(5 * phi)
+        pitch = np.radians(-14.0 + 8.0 * np.sin(4 * phi + 0.3))
+        roll = np.radians(3.0 * np.sin(7 * phi))
+        poses.append(camera_pose(position, yaw, pitch, roll))
+    return poses
+
+
+def room360_query_poses(count: int, center_xy=ROOM_CENTER_XY) -> list[np.ndarray]:
+    """One loop between the mapping loops, starting elsewhere and with other sways, so no query
+    view repeats a mapping view."""
+    poses = []
+    for i in range(count):
+        phi = 2.0 * np.pi * i / max(count, 1) + 0.7
+        radius = 1.05 + 0.12 * np.sin(3 * phi + 0.4)
+        position = [center_xy[0] + radius * np.cos(phi), center_xy[1] + radius * np.sin(phi),
+                    1.42 + 0.1 * np.sin(2 * phi + 1.0)]
+        yaw = phi + 0.22 * np.sin(3 * phi + 2.0)
+        pitch = np.radians(-11.0 + 6.0 * np.sin(5 * phi + 1.3))
+        roll = np.radians(-2.0 * np.sin(4 * phi))
+        poses.append(camera_pose(position, yaw, pitch, roll))
+    return poses
+
+
+# Named scenes: (mapping path, query path) of `make-scene --scene NAME`.
+SCENES = {
+    "area": (mapping_poses, query_poses),
+    "room360": (room360_mapping_poses, room360_query_poses),
+}

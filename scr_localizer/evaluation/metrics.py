@@ -38,6 +38,7 @@ class FrameRecord:
     latency_ms: float = 0.0
     timings_ms: dict[str, float] = field(default_factory=dict)
     covariance: np.ndarray | None = None
+    confidence: float | None = None  # the localizer's probability that the fix is right
 
     def _errors(self):
         if self.estimate_world_from_camera is None or self.truth_world_from_camera is None:
@@ -130,6 +131,12 @@ def summarize(records: Sequence[FrameRecord], extra: dict | None = None) -> dict
             within = (translation_cm <= max_cm) & (rotation_deg <= max_deg)
             summary[key] = 100.0 * float(np.mean(within))
         summary["covariance_calibration"] = covariance_calibration(with_truth)
+        # Of the fixes called successful, the share within 10 cm / 5 deg: what a robot that
+        # trusts the success flag gets.
+        accepted = [r for r in with_truth if r.success and r.estimate_world_from_camera is not None]
+        summary["precision_10cm_5deg"] = (
+            100.0 * float(np.mean([r.translation_error_m <= 0.10 and r.rotation_error_deg <= 5.0
+                                   for r in accepted])) if accepted else None)
     else:
         for key in ACCURACY_KEYS:
             summary[key] = None
@@ -147,6 +154,8 @@ def summarize(records: Sequence[FrameRecord], extra: dict | None = None) -> dict
     summary["inlier_count_median"] = (
         float(np.median([r.inlier_count for r in records])) if records else None
     )
+    confidences = [r.confidence for r in records if r.confidence is not None]
+    summary["confidence_median"] = float(np.median(confidences)) if confidences else None
     if extra:
         summary.update(extra)
     return summary

@@ -79,6 +79,9 @@ class ProcessorConfig:
     max_frame_age_s: float = 1.0
     min_inliers: int = 80
     two_d_mode: bool = False  # map->odom restricted to x, y, yaw
+    # 0: the localizer's own success flag (its fitted confidence threshold); in (0, 1]: a fix
+    # is accepted when its confidence reaches this instead.
+    min_confidence: float = 0.0
 
 
 @dataclass
@@ -92,6 +95,7 @@ class FrameResult:
     outputs: MapOutputs | None = None
     inliers: int | None = None
     inlier_ratio: float = 0.0
+    confidence: float | None = None  # of the last fix attempt (0..1)
 
 
 class FrameProcessor:
@@ -158,10 +162,19 @@ class FrameProcessor:
             return reject("localize", f"localization failed: {exc}")
         problems["localize"] = None
         result.inliers, result.inlier_ratio = int(fix.inlier_count), float(fix.inlier_ratio)
-        if not fix.success or result.inliers < cfg.min_inliers:
+        confidence = getattr(fix, "confidence", None)
+        result.confidence = None if confidence is None else float(confidence)
+        if cfg.min_confidence > 0 and result.confidence is not None:
+            accepted = (result.confidence >= cfg.min_confidence
+                        and bool(np.all(np.isfinite(getattr(fix, "covariance", np.zeros(1))))))
+            reason = "" if accepted else (
+                f"confidence {result.confidence:.2f} < min_confidence {cfg.min_confidence:.2f}")
+        else:
+            accepted = bool(fix.success)
+            reason = getattr(fix, "failure_reason", "")
+        if not accepted or result.inliers < cfg.min_inliers:
             result.outcome = FAILED
-            reason = getattr(fix, "failure_reason", "") or (
-                f"{result.inliers} inliers < min_inliers {cfg.min_inliers}")
+            reason = reason or f"{result.inliers} inliers < min_inliers {cfg.min_inliers}"
             problems["inliers"] = (WARN, f"no fix: {reason} ({result.inliers} inliers, "
                                          f"{fix.inlier_ratio:.0%}); is the camera inside the "
                                          "mapped area?")

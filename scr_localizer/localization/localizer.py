@@ -14,6 +14,11 @@ import numpy as np
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.localization.confidence import FixEvidence, confidence
+from scr_localizer.localization.depth_refinement import (
+    DepthRefinementConfig,
+    refine_with_keyframes,
+)
 from scr_localizer.localization.pose_solvers import (
     PnPConfig,
     PoseEstimate,
@@ -26,6 +31,7 @@ from scr_localizer.localization.pose_solvers import (
 from scr_localizer.model.regressor import SceneCoordinateRegressor, StageTimer
 
 DEPTH_SOLVERS = ("joint", "kabsch", "pnp+depth", "pnp")
+GATES = ("confidence", "inliers")
 
 
 @dataclass
@@ -36,8 +42,14 @@ class LocalizerConfig:
     depth_solver: str = "pnp+depth"  # with depth: one of DEPTH_SOLVERS ("pnp" ignores depth)
     pnp: PnPConfig = field(default_factory=PnPConfig)
     rgbd: RGBDConfig = field(default_factory=RGBDConfig)
-    # Success thresholds: every one must hold.
-    # Images of other scenes (shuffled pixels, noise) get <= ~40 of 2400 by chance.
+    depth_refinement: DepthRefinementConfig = field(default_factory=DepthRefinementConfig)
+    # "confidence": success = confidence >= min_confidence (and min_inliers as a floor);
+    # "inliers": the fixed thresholds below, every one must hold (the gate before confidence).
+    gate: str = "confidence"
+    min_confidence: float | None = None  # None: the fitted threshold for the target precision
+    competitor_iterations: int = 200  # RANSAC iterations for the best competing hypothesis
+    # Images of other scenes (shuffled pixels, noise) get <= ~40 of 2400 by chance; with the
+    # confidence gate min_inliers is only a floor under it.
     min_inliers: int = 80
     min_inlier_ratio: float = 0.03
     max_position_std_m: float = 0.15
@@ -59,6 +71,13 @@ class LocalizerConfig:
                 f"unknown depth_solver '{self.depth_solver}'; expected one of "
                 f"{', '.join(DEPTH_SOLVERS)}"
             )
+        if self.gate not in GATES:
+            raise ScrLocalizerError(
+                f"unknown gate '{self.gate}'; expected one of {', '.join(GATES)}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ScrLocalizerError(
+                f"min_confidence {self.min_confidence} is outside [0, 1]; expected a "
+                "probability (or None for the fitted threshold)")
 
 
 @dataclass
@@ -71,6 +90,11 @@ class LocalizationResult:
     timings_ms: dict[str, float]
     solver: str = ""
     failure_reason: str = ""  # empty on success
+    submap: int = 0  # which head of a map with submaps gave the pose
+    confidence: float = 0.0  # probability that the fix is within 10 cm / 5 deg
+    confidence_threshold: float = 1.0  # what success required of it
+    evidence: FixEvidence = field(default_factory=FixEvidence)
+    depth_refined: bool = False  # the pose was aligned to the map's measured surface
 
     @property
     def position_std_m(self) -> float:
@@ -127,11 +151,29 @@ class Localizer:
         start = time.perf_counter()
         color = self._check_inputs(color, camera, depth)
         timer = StageTimer(self.device)
-        pixels, scene_xyz = self.regress(color, timer)
-        result = self.solve(pixels, scene_xyz, camera, depth)
+        if len(self.regressor.heads) > 1:
+            result = self._localize_submaps(color, camera, depth, timer)
+        else:
+            pixels, scene_xyz = self.regress(color, timer)
+            result = self.solve(pixels, scene_xyz, camera, depth)
         result.timings_ms = {**timer.times, **result.timings_ms}
         result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
         return result
+
+    def _localize_submaps(self, color, camera, depth, timer: StageTimer) -> LocalizationResult:
+        """Encoder once, every head, a pose per head; the most confident pose wins."""
+        pixels, per_head = self.regressor.regress_heads(color, self.config.max_correspondences,
+                                                        timer)
+        results = []
+        for index, scene_xyz in enumerate(per_head):
+            result = self.solve(pixels, scene_xyz, camera, depth)
+            result.submap = index
+            results.append(result)
+        best = most_confident(results)
+        best.timings_ms["solve_all_submaps"] = sum(
+            sum(v for k, v in r.timings_ms.items() if k != "solve_all_submaps")
+            for r in results)
+        return best
 
     def solve(
         self, pixels: np.ndarray, scene_xyz: np.ndarray, camera: PinholeCamera,
@@ -142,19 +184,86 @@ class Localizer:
         finite = np.isfinite(scene_xyz).all(axis=1)
         if not finite.all():
             pixels, scene_xyz = pixels[finite], scene_xyz[finite]
+        timings = {}
         estimate = self._solve(pixels, scene_xyz, camera, depth)
+        evidence = self._evidence(estimate, pixels, scene_xyz, camera, depth, timings)
+        pose = estimate.world_from_camera
+        covariance = estimate.covariance * self._covariance_factor(estimate)
+        refined = False
+        keyframes = getattr(self.scene_map, "keyframes", None)
+        refinement = self.config.depth_refinement
+        if (depth is not None and keyframes is not None and refinement.enabled
+                and estimate.solver != "pnp" and estimate.inlier_count >= 6):
+            start = time.perf_counter()
+            aligned = refine_with_keyframes(pose, np.asarray(depth, dtype=np.float32), camera,
+                                            keyframes, covariance, refinement)
+            timings["depth_refinement"] = (time.perf_counter() - start) * 1e3
+            if aligned is not None:
+                evidence.surface_agreement = aligned.agreement
+                evidence.surface_residual_m = aligned.residual_m
+                evidence.refinement_shift_m = aligned.shift_m
+                if aligned.pairs >= refinement.min_pairs:
+                    pose, covariance, refined = aligned.world_from_camera, aligned.covariance, True
+        score, threshold = confidence(evidence)
+        if self.config.min_confidence is not None:
+            threshold = self.config.min_confidence
         result = LocalizationResult(
             success=False,
-            world_from_camera=estimate.world_from_camera,
-            covariance=estimate.covariance * self._covariance_factor(estimate),
+            world_from_camera=pose,
+            covariance=covariance,
             inlier_count=estimate.inlier_count,
             inlier_ratio=estimate.inlier_ratio,
-            timings_ms=dict(estimate.timings_ms),
-            solver=estimate.solver,
+            timings_ms={**estimate.timings_ms, **timings},
+            solver=estimate.solver + ("+surface" if refined else ""),
+            confidence=score,
+            confidence_threshold=threshold,
+            evidence=evidence,
+            depth_refined=refined,
         )
         result.failure_reason = self._failure_reason(result)
         result.success = not result.failure_reason
         return result
+
+    def _evidence(self, estimate: PoseEstimate, pixels, scene_xyz, camera, depth,
+                  timings) -> FixEvidence:
+        """What the solver knows about the fix, for the confidence (geometry only, no labels)."""
+        start = time.perf_counter()
+        inliers = estimate.inliers
+        count = estimate.inlier_count
+        raw = estimate.covariance
+        evidence = FixEvidence(
+            inliers=count, inlier_ratio=estimate.inlier_ratio,
+            position_std_m=position_std_m(raw) if np.all(np.isfinite(raw)) else float("nan"),
+            rotation_std_deg=rotation_std_deg(raw) if np.all(np.isfinite(raw)) else float("nan"))
+        if count == 0:
+            return evidence
+        # Spread: share of an 8x6 grid over the image with at least 2 inliers.
+        cols = np.clip((pixels[inliers, 0] / camera.width * 8).astype(int), 0, 7)
+        rows = np.clip((pixels[inliers, 1] / camera.height * 6).astype(int), 0, 5)
+        occupied = np.bincount(rows * 8 + cols, minlength=48)
+        evidence.coverage = float(np.count_nonzero(occupied >= 2) / 48)
+        # The best competing hypothesis among the cells the fix does not explain.
+        rest = ~inliers
+        if np.count_nonzero(rest) >= 12 and self.config.competitor_iterations > 0:
+            pnp = self.config.pnp
+            competitor = estimate_pose_rgb(
+                pixels[rest], scene_xyz[rest], camera,
+                PnPConfig(**{**pnp.__dict__, "max_iterations": self.config.competitor_iterations,
+                             "min_iterations": min(pnp.min_iterations,
+                                                   self.config.competitor_iterations),
+                             "refine_iterations": 0}))
+            evidence.second_ratio = competitor.inlier_count / max(count, 1)
+        if depth is not None:
+            measured = _sample_depth(np.asarray(depth, dtype=np.float32), pixels)
+            has = measured > 0
+            if np.count_nonzero(has) >= 10:
+                pose = estimate.world_from_camera
+                predicted = (scene_xyz[has] - pose[:3, 3]) @ pose[:3, :3]
+                tolerance = np.maximum(0.05, 0.03 * measured[has])
+                evidence.depth_agreement = float(np.mean(
+                    np.abs(predicted[:, 2] - measured[has]) < tolerance))
+        timings["evidence"] = (time.perf_counter() - start) * 1e3
+        return evidence
 
     def _solve(self, pixels, scene_xyz, camera, depth) -> PoseEstimate:
         config = self.config
@@ -184,6 +293,20 @@ class Localizer:
 
     def _failure_reason(self, result: LocalizationResult) -> str:
         config = self.config
+        if config.gate == "confidence":
+            if result.inlier_count < config.min_inliers:
+                return f"{result.inlier_count} inliers < {config.min_inliers}"
+            if not np.all(np.isfinite(result.covariance)):
+                return "covariance not finite"
+            agreement = result.evidence.surface_agreement
+            if np.isfinite(agreement) and agreement < config.depth_refinement.min_agreement:
+                return (f"depth disagrees with the map: {agreement:.0%} of the surface within "
+                        f"{100 * config.depth_refinement.agreement_m:.0f} cm < "
+                        f"{config.depth_refinement.min_agreement:.0%}")
+            if result.confidence < result.confidence_threshold:
+                return (f"confidence {result.confidence:.2f} < {result.confidence_threshold:.2f}"
+                        f" ({result.inlier_count} inliers)")
+            return ""
         if result.inlier_count < config.min_inliers:
             return f"{result.inlier_count} inliers < {config.min_inliers}"
         if result.inlier_ratio < config.min_inlier_ratio:
@@ -195,6 +318,18 @@ class Localizer:
         if result.rotation_std_deg > config.max_rotation_std_deg:
             return f"rotation std {result.rotation_std_deg:.2f} deg > {config.max_rotation_std_deg}"
         return ""
+
+
+def pose_confidence(result: LocalizationResult) -> tuple:
+    """How much a pose is to be trusted, for choosing among the heads of a map with submaps:
+    passing the gates first, then the calibrated confidence (localization.confidence), then
+    inliers."""
+    return (bool(result.success), float(result.confidence), int(result.inlier_count))
+
+
+def most_confident(results: list[LocalizationResult]) -> LocalizationResult:
+    """The result with the highest pose_confidence (the first on ties)."""
+    return max(results, key=pose_confidence)
 
 
 def _sample_depth(depth: np.ndarray, pixels: np.ndarray) -> np.ndarray:

@@ -47,6 +47,7 @@ def localize_frames(
             latency_ms=decode_ms + result.timings_ms["total"],
             timings_ms=timings,
             covariance=result.covariance if result.success else None,
+            confidence=result.confidence,
         ))
         bar.update(1)
     bar.close()

@@ -6,6 +6,7 @@ network.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 
 from scr_localizer.errors import ScrLocalizerError
@@ -20,6 +21,23 @@ PRIORS = ("rgbd", "depth-distribution", "depth-distribution-wd", "none")
 MIN_RGBD_DEPTH_SHARE = 0.01
 # What a user may ask for: "auto" is rgbd when the frames have depth, else depth-distribution.
 PRIOR_CHOICES = ("auto", *PRIORS)
+
+
+def submap_count(request: str | int, frames: int, submap_frames: int) -> int:
+    """How many heads a mapping run of `frames` frames trains: the request ("auto", or a
+    number >= 1), never more heads than frames."""
+    text = str(request).strip().lower()
+    if text == "auto":
+        count = math.ceil(frames / submap_frames)
+    else:
+        try:
+            count = int(text)
+        except ValueError:
+            count = 0
+        if count < 1 or str(count) != text:
+            raise ScrLocalizerError(
+                f"submaps '{request}' is not valid; expected a whole number >= 1 or auto")
+    return max(1, min(count, frames))
 
 
 def resolve_prior(requested: str, has_depth: bool) -> str:
@@ -51,6 +69,31 @@ class MappingConfig:
     lr_warmup_share: float = 0.1
     lr_end_factor: float = 0.01  # the last iterations run at lr_min * this
     time_budget_s: float = 0.0  # > 0: training ends by then, schedules follow elapsed time
+    # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
+    # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
+    passes: float = 0.0
+    min_iterations: int = 0
+    # Early stopping: this many buffer cells are held out of training (0: off); every
+    # early_stop_every iterations their share within inlier_threshold_px is measured, and once
+    # it gained less than early_stop_min_gain over early_stop_patience checks (and at least
+    # min_iterations ran) the schedule finishes with a cool-down of cooldown_share of the
+    # iterations run so far (learning rate down, clamp tightened) instead of its full length.
+    holdout_cells: int = 0
+    early_stop_every: int = 100
+    early_stop_patience: int = 3
+    early_stop_min_gain: float = 0.002
+    # ... and only once that share reached this: below it the head is still far from fitting,
+    # and a flat curve means slow progress, not a plateau (room360, one head: without this
+    # floor training stopped after 690 iterations with 0 % of cells within 10 px).
+    early_stop_min_share: float = 0.3
+    cooldown_share: float = 0.15
+    # Submaps: "auto" splits a mapping run into ceil(frames / submap_frames) heads over parts
+    # of the scene (camera positions and viewing directions); "1" is one head; a number asks
+    # for that many. Frames near a border also train the neighbouring heads (submap_overlap:
+    # relative distance margin in the split's feature space).
+    submaps: str = "1"
+    submap_frames: int = 300
+    submap_overlap: float = 0.25
     weight_decay: float = 0.01
     clamp_start_px: float = 50.0  # tanh clamp of the reprojection error, shrinking ...
     clamp_end_px: float = 1.0  # ... to this by the end of training
@@ -91,6 +134,24 @@ class MappingConfig:
                 check_number(value, f"mapping config {name}")
         check_number(self.seed, "mapping seed (--seed)", 0, 2**32 - 1, integer=True)
         check_number(self.max_frames, "mapping max_frames", 0, integer=True, hint="0 = all")
+        check_number(self.passes, "mapping passes", 0.0)
+        check_number(self.min_iterations, "mapping min_iterations", 0, integer=True)
+        check_number(self.holdout_cells, "mapping holdout_cells", 0, integer=True)
+        check_number(self.early_stop_every, "mapping early_stop_every", 1, integer=True)
+        check_number(self.early_stop_patience, "mapping early_stop_patience", 1, integer=True)
+        check_number(self.cooldown_share, "mapping cooldown_share", 0.0, 1.0)
+        check_number(self.early_stop_min_share, "mapping early_stop_min_share", 0.0, 1.0)
+        check_number(self.submap_frames, "mapping submap_frames", 1, integer=True)
+        check_number(self.submap_overlap, "mapping submap_overlap", 0.0, 10.0)
+        submap_count(self.submaps, 1, self.submap_frames)  # validates the request
+
+    def planned_iterations(self, buffer_cells: int) -> int:
+        """Iterations this buffer gets: `passes` over it (floor min_iterations, cap
+        iterations), or `iterations` when passes is 0."""
+        if self.passes <= 0:
+            return self.iterations
+        wanted = math.ceil(self.passes * buffer_cells / self.batch_size)
+        return int(min(self.iterations, max(self.min_iterations, wanted, 1)))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,8 +171,13 @@ _PRESETS = {
     # pays once there are enough steps (redkitchen, 16000 vs 8000 steps without it, RGB-D
     # queries within 10 cm/5°: revisit split 79 vs 56 %, interleaved 98 vs 97 %); with half the
     # steps (a busy machine) it cost accuracy on the interleaved split (77 vs 86 % at 5 cm/5°).
+    # Effort follows the content (issue 16): 60 passes over the buffer (at least 600
+    # iterations) and early stopping on 4096 held-out cells; 16000 iterations and 400 s stay
+    # the caps. Before, every bag trained the full 400 s: 25 redkitchen frames, 2601
+    # iterations (1-min load 5.7), 100 % of 25 queries within 10 cm/5°, median 1.19 cm.
     "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
-                augmentations_per_frame=1, head_width=256, time_budget_s=400.0, augment=True),
+                augmentations_per_frame=1, head_width=256, time_budget_s=400.0, augment=True,
+                passes=60.0, min_iterations=600, holdout_cells=4096),
     # Close to ACE's scale: 25k iterations, batch 5120, ~8M cell buffer.
     "gpu": dict(
         iterations=25000, batch_size=5120, cells_per_frame=1024, augmentations_per_frame=8,

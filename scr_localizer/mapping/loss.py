@@ -92,3 +92,31 @@ def training_progress(config: MappingConfig, iteration: int, elapsed_s: float) -
     if config.time_budget_s > 0:
         progress = max(progress, elapsed_s / config.time_budget_s)
     return min(1.0, progress)
+
+
+class TrainingSchedule:
+    """Training progress in [0, 1] for the lr and clamp schedules: by planned iterations or the
+    time budget (whichever is further), and after an early stop a short cool-down that takes
+    the schedules from where they are to their ends."""
+
+    def __init__(self, config: MappingConfig, planned_iterations: int):
+        self.config = config
+        self.planned = max(1, int(planned_iterations))
+        self.stopped_at: tuple[int, float] | None = None  # (iteration, progress) at the stop
+        self.cooldown_iterations = 0
+
+    def progress(self, iteration: int, elapsed_s: float) -> float:
+        progress = iteration / self.planned
+        if self.config.time_budget_s > 0:
+            progress = max(progress, elapsed_s / self.config.time_budget_s)
+        if self.stopped_at is not None:
+            start, at = self.stopped_at
+            done = (iteration - start) / max(1, self.cooldown_iterations)
+            progress = max(progress, at + (1.0 - at) * done)
+        return min(1.0, progress)
+
+    def stop_early(self, iteration: int, progress: float) -> None:
+        """Finish within cooldown_share of the iterations run so far."""
+        if self.stopped_at is None:
+            self.stopped_at = (iteration, progress)
+            self.cooldown_iterations = max(1, int(self.config.cooldown_share * iteration))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.surface import KeyframeAccumulator
 from scr_localizer.io.frames import RGBDFrame
 from scr_localizer.log import get_logger
 from scr_localizer.mapping.buffer import CellBuffer, encode_frames
@@ -32,15 +33,12 @@ from scr_localizer.mapping.config import (  # noqa: F401 - re-exported: the trai
     preset_names,
     resolve_prior,
 )
-from scr_localizer.mapping.loss import (
-    camera_points,
-    clamp_at,
-    lr_at,
-    mapping_loss,
-    reprojection,
-    training_progress,
+from scr_localizer.mapping.head_training import (  # noqa: F401 - re-exported
+    HeadTraining,
+    holdout_inlier_share,
+    train_head,
 )
-from scr_localizer.mapping.progress import progress_bar
+from scr_localizer.mapping.loss import camera_points, clamp_at, lr_at, mapping_loss, reprojection
 from scr_localizer.model.encoder import Encoder, get_encoder
 from scr_localizer.model.head import SceneCoordinateHead
 from scr_localizer.model.map_file import SceneMap
@@ -63,6 +61,10 @@ class MappingStats:
     reprojection_median_px: float = float("nan")
     inlier_share: float = float("nan")
     depth_median_error_m: float = float("nan")
+    iterations_planned: int = 0
+    stopped_early: bool = False
+    holdout_inlier_share: float = float("nan")
+    submaps: list = field(default_factory=list)  # per part: frames, cells, iterations, ...
     device: str = ""
 
     def summary(self, config: MappingConfig) -> str:
@@ -70,7 +72,8 @@ class MappingStats:
         return (
             f"mapped {self.frames_used}/{self.frames_total} frames (skipped {skipped}) on "
             f"{self.device}: encoding {self.encode_time_s:.1f} s, training {self.train_time_s:.1f} s "
-            f"({self.iterations} iterations, {self.buffer_cells} cells, "
+            f"({self.iterations} iterations{' (stopped early)' if self.stopped_early else ''}, "
+            f"{self.buffer_cells} cells, "
             f"{100 * self.cells_with_depth:.0f}% with depth); final loss {self.final_loss:.3f}, "
             f"median reprojection {self.reprojection_median_px:.2f} px, "
             f"{100 * self.inlier_share:.1f}% of cells < {config.inlier_threshold_px:g} px, "
@@ -91,10 +94,20 @@ class MapTrainer:
         self.buffer: CellBuffer | None = None
         self.head: SceneCoordinateHead | None = None
         self.loss_history: list[float] = []
+        self.holdout_history: list[tuple[int, float]] = []
+        # Submaps (train_submaps): (head, part buffer, region, HeadTraining) per part.
+        self.submaps: list[tuple] = []
+        self.keyframes = KeyframeAccumulator()
+
+    def _collect_keyframes(self, frames: Iterable[RGBDFrame]):
+        """Pass frames through, keeping depth keyframes of the measured surface on the way."""
+        for frame in frames:
+            self.keyframes.add(frame.depth, frame.camera, frame.world_from_camera)
+            yield frame
 
     def build_buffer(self, frames: Iterable[RGBDFrame]) -> CellBuffer:
-        buffer, encoding = encode_frames(frames, self.config, self.encoder, self.device,
-                                         self.progress)
+        buffer, encoding = encode_frames(self._collect_keyframes(frames), self.config,
+                                         self.encoder, self.device, self.progress)
         self.stats.encode_time_s = encoding.encode_time_s
         self.stats.frames_total = encoding.frames_total
         self.stats.frames_used = encoding.frames_used
@@ -133,84 +146,84 @@ class MapTrainer:
         if self.buffer is None:
             raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
         self._check_prior_has_data()
-        device = self.device
-        buffer = self.buffer.to(device)
-        self.buffer = buffer
-        cpu_gen = torch.Generator().manual_seed(config.seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            head = SceneCoordinateHead(config.head_config(self.encoder.descriptor_dim))
-        head = head.to(device).train()
-        optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr_min,
-                                      weight_decay=config.weight_decay)
-        use_amp = device.type == "cuda" and config.mixed_precision
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-        n = len(buffer)
-        batch_size = min(config.batch_size, n)
-        order = torch.randperm(n, generator=cpu_gen).to(device)
-        cursor = 0
-        bar = progress_bar(self.progress, desc="training", unit="it", total=config.iterations)
-        start = time.perf_counter()
-        self.loss_history = []
-        loss_value = float("nan")
-        iteration = 0
-        while True:
-            progress = training_progress(config, iteration, time.perf_counter() - start)
-            if progress >= 1.0:
-                break
-            clamp_px = self.clamp_at(progress)
-            for group in optimizer.param_groups:
-                group["lr"] = self.lr_at(progress)
-            if cursor + batch_size > n:
-                order = torch.randperm(n, generator=cpu_gen).to(device)
-                cursor = 0
-            index = order[cursor:cursor + batch_size]
-            cursor += batch_size
-            batch = {"frame": buffer.frame[index], "pixels": buffer.pixels[index],
-                     "depth": buffer.depth[index]}
-            descriptors = buffer.descriptors[index]
-            with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-                scene = head.forward_cells(descriptors if use_amp else descriptors.float())
-            loss, info = self.loss(scene.float(), batch, clamp_px)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if iteration % 25 == 0 or iteration == config.iterations - 1:
-                loss_value = float(loss.detach())
-                self.loss_history.append(loss_value)
-                inliers = float(((info["error"] < config.inlier_threshold_px)
-                                 & info["valid"]).float().mean())
-                bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
-                                clamp=f"{clamp_px:.1f}px", refresh=False)
-                if config.time_budget_s > 0 and progress > 0.01:
-                    # Time-bound: the expected total follows the measured speed (honest ETA).
-                    bar.total = min(config.iterations, max(iteration + 1,
-                                                           int(iteration / progress)))
-            bar.update(1)
-            iteration += 1
-        bar.close()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        self.stats.train_time_s = time.perf_counter() - start
-        self.stats.iterations = iteration
-        self.stats.final_loss = loss_value
-        head.eval()
+        self.buffer = self.buffer.to(self.device)
+        head, run = train_head(self.buffer, config, self.encoder.descriptor_dim, self.device,
+                               self.progress)
+        self.stats.train_time_s = run.train_time_s
+        self.stats.iterations = run.iterations
+        self.stats.iterations_planned = run.iterations_planned
+        self.stats.stopped_early = run.stopped_early
+        self.stats.holdout_inlier_share = run.holdout_inlier_share
+        self.stats.final_loss = run.final_loss
+        self.loss_history = run.loss_history
+        self.holdout_history = run.holdout_history
         self.head = head
         self._final_statistics()
         if self.progress:
             LOG.info(self.stats.summary(config))
         return head
 
+    def train_submaps(self, count: int, engine: str = "auto", ray_address: str | None = None
+                      ) -> list[SceneCoordinateHead]:
+        """Split the buffer's frames into `count` spatially coherent parts (with overlap) and
+        train one head per part, on Ray in parallel or one after another
+        (mapping.parallel). One part: the same as `train`."""
+        from scr_localizer.mapping.parallel import train_heads
+        from scr_localizer.mapping.submaps import buffer_poses, split_frames, sub_buffer
+
+        config = self.config
+        if self.buffer is None:
+            raise ScrLocalizerError("no mapping frames given; expected posed RGB-D frames")
+        parts, regions = split_frames(buffer_poses(self.buffer), count, config.submap_overlap,
+                                      config.seed)
+        if len(parts) <= 1:
+            return [self.train()]
+        self._check_prior_has_data()
+        buffers = [sub_buffer(self.buffer, part) for part in parts]
+        LOG.info(f"{len(parts)} submaps of {', '.join(str(len(p)) for p in parts)} frames "
+                 f"(overlap {config.submap_overlap:g})")
+        start = time.perf_counter()
+        trained = train_heads(buffers, config, self.encoder.descriptor_dim, self.device,
+                              engine, ray_address, self.progress)
+        self.submaps = [(head, buffer.to(self.device), region, run) for (head, run), buffer,
+                        region in zip(trained, buffers, regions)]
+        runs = [run for _, run in trained]
+        self.stats.train_time_s = time.perf_counter() - start
+        self.stats.iterations = sum(run.iterations for run in runs)
+        self.stats.iterations_planned = sum(run.iterations_planned for run in runs)
+        self.stats.stopped_early = all(run.stopped_early for run in runs)
+        self.stats.final_loss = float(np.mean([run.final_loss for run in runs]))
+        self.stats.holdout_inlier_share = float(np.mean([run.holdout_inlier_share
+                                                         for run in runs]))
+        self.stats.submaps = [{"frames": region["frames"], "cells": len(buffer),
+                               "iterations": run.iterations, "stopped_early": run.stopped_early,
+                               "train_time_s": round(run.train_time_s, 1)}
+                              for (_, buffer, region, run) in self.submaps]
+        self.head = self.submaps[0][0]
+        self.loss_history = runs[0].loss_history
+        self.holdout_history = runs[0].holdout_history
+        self._final_statistics()
+        if self.progress:
+            LOG.info(self.stats.summary(config))
+        return [head for head, *_ in self.submaps]
+
+    def _parts(self) -> list[tuple[SceneCoordinateHead, CellBuffer]]:
+        """(head, its buffer) of every trained part: one for a single-head map."""
+        if self.submaps:
+            return [(head, buffer) for head, buffer, *_ in self.submaps]
+        return [(self.head, self.buffer)]
+
     @torch.inference_mode()
-    def predict_buffer(self, limit: int = 500_000) -> tuple[torch.Tensor, torch.Tensor]:
+    def predict_buffer(self, limit: int = 500_000, head: SceneCoordinateHead | None = None,
+                       buffer: CellBuffer | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted (centred) scene coordinates and reprojection errors of buffer cells."""
-        buffer = self.buffer
+        head = head or self.head
+        buffer = buffer if buffer is not None else self.buffer
         n = min(len(buffer), limit)
         index = torch.arange(n, device=buffer.descriptors.device)
         scenes, errors, depths = [], [], []
         for chunk in index.split(65536):
-            scene = self.head.forward_cells(buffer.descriptors[chunk].float())
+            scene = head.forward_cells(buffer.descriptors[chunk].float())
             points = camera_points(scene, buffer.frame[chunk], buffer)
             error, z = reprojection(points, buffer.frame[chunk], buffer.pixels[chunk], buffer,
                                     self.config.min_depth_m)
@@ -222,40 +235,57 @@ class MapTrainer:
         return torch.cat(scenes), torch.cat(errors)
 
     def _final_statistics(self) -> None:
-        scene, error = self.predict_buffer()
+        errors, predicted, measured = [], [], []
+        for head, buffer in self._parts():
+            _, error = self.predict_buffer(head=head, buffer=buffer)
+            errors.append(error)
+            predicted.append(self._pred_depth)
+            measured.append(buffer.depth[: len(error)])
+        error, pred_depth, measured = (torch.cat(errors), torch.cat(predicted),
+                                       torch.cat(measured))
         self.stats.reprojection_median_px = float(error.median())
         self.stats.inlier_share = float((error < self.config.inlier_threshold_px).float().mean())
-        measured = self.buffer.depth[: len(error)]
         has = measured > 0
         if bool(has.any()):
             self.stats.depth_median_error_m = float(
-                (self._pred_depth[has] - measured[has]).abs().median())
+                (pred_depth[has] - measured[has]).abs().median())
 
     # ----------------------------------------------------------------- outputs
     def scene_map(self, fixed_frame: str = "map", source: str = "") -> SceneMap:
         if self.head is None:
             raise ScrLocalizerError("the map has not been trained yet")
-        head = SceneCoordinateHead(self.head.config)
-        head.load_state_dict({k: v.detach().cpu() for k, v in self.head.state_dict().items()})
-        head.scene_centre.copy_(torch.from_numpy(self.buffer.centre).float())
+        heads = []
+        for trained, buffer in self._parts():
+            head = SceneCoordinateHead(trained.config)
+            head.load_state_dict({k: v.detach().cpu() for k, v in trained.state_dict().items()})
+            head.scene_centre.copy_(torch.from_numpy(buffer.centre).float())
+            heads.append(head.eval())
         training = self.config.to_dict()
         return SceneMap(
-            head=head.eval(),
+            head=heads[0],
+            extra_heads=heads[1:],
+            regions=[region for *_, region, _ in self.submaps],
             encoder_name=self.encoder.name,
             encoder_hash=self.encoder.weights_hash,
             fixed_frame=fixed_frame,
             training_config=training,
             source=source,
             stats=asdict(self.stats),
+            keyframes=self.keyframes.keyframes(),
         )
 
     def point_cloud(self, max_error_px: float = 10.0, max_points: int = 500_000
                     ) -> tuple[np.ndarray, np.ndarray]:
         """(Nx3 float64 points in the fixed frame, Nx3 uint8 RGB) of well-fitted buffer cells."""
-        scene, error = self.predict_buffer(limit=max_points)
-        keep = (error < max_error_px).cpu().numpy()
-        xyz = scene.cpu().double().numpy()[keep] + self.buffer.centre
-        return xyz, self.buffer.colors[: len(keep)][keep]
+        points, colors = [], []
+        parts = self._parts()
+        for head, buffer in parts:
+            scene, error = self.predict_buffer(limit=max_points // len(parts), head=head,
+                                               buffer=buffer)
+            keep = (error < max_error_px).cpu().numpy()
+            points.append(scene.cpu().double().numpy()[keep] + buffer.centre)
+            colors.append(buffer.colors[: len(keep)][keep])
+        return np.concatenate(points), np.concatenate(colors)
 
 
 def train_map(

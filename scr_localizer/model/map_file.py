@@ -1,6 +1,8 @@
 """The map file: one safetensors file holding everything needed to relocalize in a scene.
 
-Tensors: the head's weights in fp16 (`head.*`) and the scene centre in float64. Metadata (all
+Tensors: the head's weights in fp16 (`head.*`), the scene centre in float64 and, optionally, the
+depth keyframes of the measured surface (`keyframes.*`, geometry.surface; maps written before
+they existed load without them). Metadata (all
 strings): format name and version, encoder name and weights hash, head shape, fixed frame id,
 training config, source name and mapping statistics (JSON). Loading parses the header ourselves
 first so that a wrong file, a wrong version or truncated bytes give one clear line, and never
@@ -18,11 +20,17 @@ import numpy as np
 import torch
 
 from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.geometry.surface import DepthKeyframes
 from scr_localizer.io.atomic import atomic_write
 from scr_localizer.model.head import HeadConfig, SceneCoordinateHead
 
 MAP_FORMAT = "scr_localizer.map"
 MAP_FORMAT_VERSION = 1
+# Maps with several heads (submaps) are version 2: older readers then refuse them by version
+# with a clear line instead of misreading them; single-head maps stay version 1, byte for byte.
+SUBMAP_FORMAT_VERSION = 2
+READ_VERSIONS = (MAP_FORMAT_VERSION, SUBMAP_FORMAT_VERSION)
+MAX_SUBMAPS = 256
 MAP_SUFFIX = ".scrmap"
 
 
@@ -38,6 +46,16 @@ class SceneMap:
     source: str = ""
     stats: dict = field(default_factory=dict)
     format_version: int = MAP_FORMAT_VERSION
+    # Submaps: heads over further parts of the scene (same shape as `head`), and one region per
+    # head in `heads` order (mapping.submaps.region_of), empty for a single-head map.
+    extra_heads: list[SceneCoordinateHead] = field(default_factory=list)
+    regions: list[dict] = field(default_factory=list)
+
+    @property
+    def heads(self) -> list[SceneCoordinateHead]:
+        """Every head: the first is `head`, the one a single-head map has."""
+        return [self.head, *self.extra_heads]
+    keyframes: DepthKeyframes | None = None  # measured surface for the RGB-D refinement
 
     @property
     def scene_centre(self) -> np.ndarray:
@@ -48,14 +66,31 @@ class SceneMap:
         return self.head.config
 
 
+def _head_prefix(index: int) -> str:
+    """Tensor name prefix of head `index`: '' for the first (the version 1 names)."""
+    return "" if index == 0 else f"submap{index}."
+
+
 def _tensors(scene_map: SceneMap) -> dict[str, torch.Tensor]:
-    tensors = {
-        f"head.{name}": value.detach().to("cpu", torch.float16).contiguous()
-        for name, value in scene_map.head.state_dict().items()
-        if name != "scene_centre"
-    }
-    tensors["scene_centre"] = torch.from_numpy(np.asarray(scene_map.scene_centre, np.float64))
+    tensors = {}
+    for index, head in enumerate(scene_map.heads):
+        prefix = _head_prefix(index)
+        tensors.update({
+            f"{prefix}head.{name}": value.detach().to("cpu", torch.float16).contiguous()
+            for name, value in head.state_dict().items() if name != "scene_centre"})
+        tensors[f"{prefix}scene_centre"] = head.scene_centre.detach().cpu().double().contiguous()
+    keyframes = scene_map.keyframes
+    if keyframes is not None and len(keyframes):
+        tensors["keyframes.world_from_camera"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.world_from_camera, np.float64))
+        tensors["keyframes.intrinsics"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.intrinsics, np.float32))
+        tensors["keyframes.depth"] = torch.from_numpy(
+            np.ascontiguousarray(keyframes.depth, np.float32)).to(torch.float16)
     return tensors
+
+
+KEYFRAME_TENSORS = ("keyframes.world_from_camera", "keyframes.intrinsics", "keyframes.depth")
 
 
 def _non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
@@ -77,9 +112,15 @@ def map_to_bytes(scene_map: SceneMap) -> bytes:
             f"the trained map is not finite (NaN/inf in {', '.join(bad[:3])}"
             f"{'...' if len(bad) > 3 else ''}; final loss {loss}), so it was not written; "
             "expected finite camera intrinsics, poses and depth in the mapping data")
+    submaps = len(scene_map.heads) > 1
+    if submaps and (len(scene_map.regions) != len(scene_map.heads)
+                    or any(h.config != scene_map.head.config for h in scene_map.extra_heads)):
+        raise ScrLocalizerError(
+            f"a map with {len(scene_map.heads)} heads needs one region per head and heads of "
+            f"one shape (got {len(scene_map.regions)} regions)")
     metadata = {
         "format": MAP_FORMAT,
-        "format_version": str(MAP_FORMAT_VERSION),
+        "format_version": str(SUBMAP_FORMAT_VERSION if submaps else MAP_FORMAT_VERSION),
         "encoder_name": scene_map.encoder_name,
         "encoder_hash": scene_map.encoder_hash,
         "head_config": json.dumps(scene_map.head.config.to_dict()),
@@ -88,6 +129,8 @@ def map_to_bytes(scene_map: SceneMap) -> bytes:
         "source": scene_map.source,
         "stats": json.dumps(scene_map.stats, sort_keys=True, default=str),
     }
+    if submaps:
+        metadata["submaps"] = json.dumps(scene_map.regions, sort_keys=True)
     return save(tensors, metadata=metadata)
 
 
@@ -202,28 +245,64 @@ def _head_config(metadata: dict, path: Path) -> HeadConfig:
     return HeadConfig.from_dict(values)
 
 
-def _expected_shapes(config: HeadConfig) -> dict[str, list[int]]:
+def _expected_shapes(config: HeadConfig, heads: int = 1) -> dict[str, list[int]]:
     dims = [config.input_dim] + [config.width] * config.hidden_layers
     shapes = {}
-    for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
-        shapes[f"head.layers.{i}.weight"] = [b, a, 1, 1]
-        shapes[f"head.layers.{i}.bias"] = [b]
-    shapes["head.output.weight"] = [4, dims[-1], 1, 1]
-    shapes["head.output.bias"] = [4]
-    shapes["scene_centre"] = [3]
+    for index in range(heads):
+        prefix = _head_prefix(index)
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            shapes[f"{prefix}head.layers.{i}.weight"] = [b, a, 1, 1]
+            shapes[f"{prefix}head.layers.{i}.bias"] = [b]
+        shapes[f"{prefix}head.output.weight"] = [4, dims[-1], 1, 1]
+        shapes[f"{prefix}head.output.bias"] = [4]
+        shapes[f"{prefix}scene_centre"] = [3]
     return shapes
 
 
-def estimated_map_bytes(config: HeadConfig) -> int:
+def _regions(metadata: dict, version: int, path: Path) -> list[dict]:
+    """The submaps' regions of a version 2 map ([] for version 1), checked before any head is
+    allocated."""
+    if version == MAP_FORMAT_VERSION:
+        return []
+    try:
+        regions = json.loads(metadata["submaps"])
+    except KeyError:
+        raise _corrupt(path, "a version 2 map without its submaps metadata") from None
+    except ValueError as exc:
+        raise _corrupt(path, f"submaps is not JSON: {exc}") from None
+    if not (isinstance(regions, list) and 2 <= len(regions) <= MAX_SUBMAPS
+            and all(isinstance(r, dict) for r in regions)):
+        raise _corrupt(path, f"submaps is not a list of 2 to {MAX_SUBMAPS} regions")
+    return regions
+
+
+def estimated_map_bytes(config: HeadConfig, heads: int = 1) -> int:
     """Size of a map file with this head (fp16 weights, float64 centre, ~16 KB of metadata),
     for the free-space check before a mapping run."""
     shapes = _expected_shapes(config)
     weights = sum(int(np.prod(shape)) for name, shape in shapes.items() if name != "scene_centre")
-    return 2 * weights + 8 * 3 + 16_384
+    return heads * (2 * weights + 8 * 3) + 16_384
 
 
-def _check_shapes(entries: dict, config: HeadConfig, path: Path) -> None:
-    expected = _expected_shapes(config)
+def _check_keyframe_shapes(entries: dict, path: Path) -> None:
+    """The optional keyframe tensors: all three or none, with agreeing shapes."""
+    present = [name for name in KEYFRAME_TENSORS if name in entries]
+    if not present:
+        return
+    if len(present) != len(KEYFRAME_TENSORS):
+        raise _corrupt(path, f"keyframe tensors incomplete (only {', '.join(present)})")
+    poses, intrinsics, depth = (entries[name]["shape"] for name in KEYFRAME_TENSORS)
+    count = poses[0] if poses else -1
+    if (poses[1:] != [4, 4] or intrinsics != [count, 4] or len(depth) != 3
+            or depth[0] != count):
+        raise _corrupt(path, f"keyframe tensors disagree (poses {poses}, intrinsics "
+                       f"{intrinsics}, depth {depth}); expected Kx4x4, Kx4 and KxHxW")
+
+
+def _check_shapes(entries: dict, config: HeadConfig, path: Path, heads: int = 1) -> None:
+    expected = _expected_shapes(config, heads)
+    _check_keyframe_shapes(entries, path)
+    entries = {k: v for k, v in entries.items() if k not in KEYFRAME_TENSORS}
     missing = sorted(set(expected) - set(entries))
     extra = sorted(set(entries) - set(expected))
     if missing or extra:
@@ -257,15 +336,16 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
             f"'{path}' is not a {MAP_FORMAT} file (format '{metadata.get('format')}')"
         )
     version = metadata.get("format_version")
-    if version != str(MAP_FORMAT_VERSION):
+    if version not in [str(v) for v in READ_VERSIONS]:
         raise ScrLocalizerError(
             f"map '{path}' has format version {version}; this scr_localizer reads version "
-            f"{MAP_FORMAT_VERSION} (re-create the map with this version)"
+            f"{' or '.join(map(str, READ_VERSIONS))} (re-create the map with this version)"
         )
+    regions = _regions(metadata, int(version), path)
     entries = {k: v for k, v in header.items() if k != "__metadata__"}
     _check_entries(entries, len(data) - data_start, path)
     head_config = _head_config(metadata, path)
-    _check_shapes(entries, head_config, path)
+    _check_shapes(entries, head_config, path, max(1, len(regions)))
     try:
         tensors = load(data)
     except Exception as exc:  # safetensors raises its own error types
@@ -295,10 +375,21 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
                 f"re-create the map with the installed encoder"
             )
     try:
-        head = SceneCoordinateHead(head_config)
-        state = {k[len("head."):]: v.float() for k, v in tensors.items() if k.startswith("head.")}
-        state["scene_centre"] = tensors["scene_centre"].float()
-        head.load_state_dict(state)
+        heads = []
+        for index in range(max(1, len(regions))):
+            prefix = f"{_head_prefix(index)}head."
+            head = SceneCoordinateHead(head_config)
+            state = {k[len(prefix):]: v.float() for k, v in tensors.items()
+                     if k.startswith(prefix)}
+            state["scene_centre"] = tensors[f"{_head_prefix(index)}scene_centre"].float()
+            head.load_state_dict(state)
+            heads.append(head.eval())
+        head = heads[0]
+        keyframes = None
+        if KEYFRAME_TENSORS[0] in tensors:
+            keyframes = DepthKeyframes(*(tensors[name].double().numpy() if i == 0 else
+                                         tensors[name].float().numpy()
+                                         for i, name in enumerate(KEYFRAME_TENSORS)))
         training_config = json.loads(metadata.get("training_config", "{}"))
         stats = json.loads(metadata.get("stats", "{}"))
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
@@ -313,4 +404,7 @@ def load_map(path: str | Path, check_encoder: bool = True) -> SceneMap:
         source=metadata.get("source", ""),
         stats=stats,
         format_version=int(version),
+        extra_heads=heads[1:],
+        regions=regions,
+        keyframes=keyframes,
     )

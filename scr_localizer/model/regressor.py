@@ -63,7 +63,9 @@ class SceneCoordinateRegressor:
                 f"{scene_map.encoder_hash[:12]}, installed {self.encoder.weights_hash[:12]}); "
                 f"re-create the map with the installed encoder"
             )
-        self.head = copy.deepcopy(scene_map.head).to(self.device).eval()
+        # Every head of the map (submaps: one per part of the scene); `head` is the first.
+        self.heads = [copy.deepcopy(head).to(self.device).eval() for head in scene_map.heads]
+        self.head = self.heads[0]
         self.image_height = int(
             scene_map.training_config.get("image_height", DEFAULT_IMAGE_HEIGHT)
         )
@@ -123,7 +125,16 @@ class SceneCoordinateRegressor:
     def regress(self, color: np.ndarray, max_cells: int = 0, timer: StageTimer | None = None):
         """(pixels Mx2 float32 in input pixel coordinates, scene_xyz Mx3 float32 in the map's
         fixed frame) for `max_cells` stratified cells (0: every cell, row-major)."""
+        pixels, scene_xyz = self.regress_heads(color, max_cells, timer, heads=[0])
+        return pixels, scene_xyz[0]
+
+    @torch.inference_mode()
+    def regress_heads(self, color: np.ndarray, max_cells: int = 0,
+                      timer: StageTimer | None = None, heads: list[int] | None = None):
+        """(pixels, [scene_xyz of each head asked for]): the encoder runs once, then every
+        head (submaps) on the same cells. `heads` None: all of them."""
         timer = timer or StageTimer(self.device)
+        chosen = range(len(self.heads)) if heads is None else heads
         height, width = color.shape[:2]
         layout = self._layout(width, height, max_cells)
         gray = self._upload(color, layout)
@@ -134,8 +145,8 @@ class SceneCoordinateRegressor:
             cells = descriptors[0].flatten(1).T
             if not layout["all"]:
                 cells = cells.index_select(0, layout["selected"])
-            scene_xyz = self.head.forward_cells(cells)
-        scene_xyz = scene_xyz.cpu().numpy()
+            scene_xyz = [self.heads[index].forward_cells(cells) for index in chosen]
+        scene_xyz = [xyz.cpu().numpy() for xyz in scene_xyz]
         timer.lap("head")
         return layout["pixels"], scene_xyz
 

@@ -10,11 +10,16 @@ from scr_localizer.errors import ScrLocalizerError
 def make_scene(out_dir: str | Path, seed: int = 0, mapping_frames: int = 300,
                query_frames: int = 100, width: int = 640, height: int = 480,
                texel_mm: float = 4.0, storage: str = "mcap", color_encoding: str = "rgb8",
-               overwrite: bool = False) -> tuple[Path, Path]:
-    """Write OUT_DIR/mapping (poses on /tf as map -> camera_link) and OUT_DIR/query (odometry on
+               overwrite: bool = False, scene: str = "area") -> tuple[Path, Path]:
+    """`scene` names the camera paths: area (a compact area mapped densely) or room360 (the
+    whole room seen all around, for submaps). Write OUT_DIR/mapping (poses on /tf as map -> camera_link) and OUT_DIR/query (odometry on
     /tf, ground truth on /ground_truth/pose); returns both bag paths."""
     from scr_localizer.demo.scene import DemoScene, DemoSceneConfig
+    from scr_localizer.demo.trajectories import SCENES
     from scr_localizer.io.bag_writer import BagWriteConfig, write_rgbd_bag
+
+    if scene not in SCENES:
+        raise ScrLocalizerError(f"unknown scene '{scene}'; expected one of {', '.join(SCENES)}")
 
     if mapping_frames < 1 or query_frames < 1:
         raise ScrLocalizerError(
@@ -33,7 +38,7 @@ def make_scene(out_dir: str | Path, seed: int = 0, mapping_frames: int = 300,
         raise ScrLocalizerError(f"--texel-mm must be positive (got {texel_mm})")
     scene = DemoScene(DemoSceneConfig(seed=seed, width=width, height=height,
                                       texel_m=texel_mm / 1000.0, mapping_frames=mapping_frames,
-                                      query_frames=query_frames))
+                                      query_frames=query_frames, scene=scene))
     write_rgbd_bag(mapping_path, scene.mapping_frames(),
                    BagWriteConfig(storage=storage, color_encoding=color_encoding,
                                   overwrite=overwrite))

@@ -11,7 +11,13 @@ from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.io.atomic import check_writable
 from scr_localizer.io.bag_reader import BagReadConfig, RGBDBagReader
 from scr_localizer.log import get_logger, interactive
-from scr_localizer.mapping.config import PRIOR_CHOICES, preset, preset_names, resolve_prior
+from scr_localizer.mapping.config import (
+    PRIOR_CHOICES,
+    preset,
+    preset_names,
+    resolve_prior,
+    submap_count,
+)
 from scr_localizer.validation import check_number
 
 LOG = get_logger(__name__)
@@ -40,6 +46,11 @@ class MapJob:
     ply: str | Path | None = None
     source: str = ""
     progress: bool = True
+    # Heads over parts of the scene: "1", a number, or "auto" (one per submap_frames frames);
+    # trained in parallel on Ray when it is installed ("auto"), at ray_address if given.
+    submaps: str = "1"
+    parallel: str = "auto"
+    ray_address: str | None = None
 
     def __post_init__(self):
         if self.preset not in preset_names():
@@ -50,6 +61,10 @@ class MapJob:
                 f"unknown prior '{self.prior}'; expected one of {', '.join(PRIOR_CHOICES)}")
         if self.iterations is not None:
             check_number(self.iterations, "iterations", 1, integer=True)
+        submap_count(self.submaps, 1, 1)  # a bad request fails before any work
+        if self.parallel not in ("auto", "ray", "sequential"):
+            raise ScrLocalizerError(f"unknown parallel engine '{self.parallel}'; expected one "
+                                    "of auto, ray, sequential")
 
 
 @dataclass
@@ -98,6 +113,7 @@ def build_map(job: MapJob) -> MapResult:
     overrides = dict(job.mapping_overrides)
     if job.iterations is not None:
         overrides["iterations"] = job.iterations
+    overrides.setdefault("submaps", str(job.submaps))
     config = preset(job.preset, device=job.device, prior=prior, seed=job.seed, **overrides)
     total = len(reader)
     LOG.info(f"mapping '{job.bag}': {total} frames, {'RGB-D' if has_depth else 'RGB-only'}, "
@@ -105,20 +121,30 @@ def build_map(job: MapJob) -> MapResult:
     start = time.perf_counter()
     trainer = MapTrainer(config, progress=job.progress)
     check_writable(job.output, "map", min_free_bytes=estimated_map_bytes(
-        config.head_config(trainer.encoder.descriptor_dim)))
+        config.head_config(trainer.encoder.descriptor_dim),
+        submap_count(config.submaps, total, config.submap_frames)))
     bar_shown = job.progress and interactive()
     trainer.build_buffer(reader if bar_shown or not job.progress else _logged_frames(reader, total))
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
     budget = f", at most {config.time_budget_s:g} s" if config.time_budget_s > 0 else ""
-    LOG.info(f"training up to {config.iterations} iterations{budget} on "
-             f"{len(trainer.buffer)} cells")
-    trainer.train()
+    count = submap_count(config.submaps, trainer.stats.frames_used, config.submap_frames)
+    effort = (f"about {config.planned_iterations(len(trainer.buffer) // count)} iterations "
+              f"planned per head ({config.passes:g} passes, at most {config.iterations})"
+              if config.passes > 0 else f"up to {config.iterations} iterations")
+    stops = ", stopping early on held-out cells" if config.holdout_cells else ""
+    LOG.info(f"training {effort}{budget}{stops} on {len(trainer.buffer)} cells")
+    if count > 1:
+        trainer.train_submaps(count, job.parallel, job.ray_address)
+    else:
+        trainer.train()
     scene_map = trainer.scene_map(fixed_frame=job.read.fixed_frame,
                                   source=job.source or Path(job.bag).name)
     path = save_map(scene_map, job.output)
     seconds = time.perf_counter() - start
-    LOG.info(f"map written to '{path}' ({path.stat().st_size / 1e6:.2f} MB) after {seconds:.0f} s")
+    heads = f", {len(scene_map.heads)} submaps" if len(scene_map.heads) > 1 else ""
+    LOG.info(f"map written to '{path}' ({path.stat().st_size / 1e6:.2f} MB{heads}) after "
+             f"{seconds:.0f} s")
     if job.ply:
         from scr_localizer.model.point_cloud import write_ply
 

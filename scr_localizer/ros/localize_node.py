@@ -239,7 +239,7 @@ class LocalizeNode(LifecycleNode):
         self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
         self._latencies_ms = deque(maxlen=200)  # image stamp -> TF publish, node clock
-        self._last_inliers = (0, 0.0)
+        self._last_inliers = (0, 0.0, None)  # inliers, ratio, confidence of the last attempt
         self._last_stale_count = 0
 
     def _init_transforms(self) -> None:
@@ -605,7 +605,8 @@ class LocalizeNode(LifecycleNode):
                 camera_frame=p["camera_frame"], color_topic=shown["color_topic"],
                 depth_topic=shown["depth_topic"], camera_info_topic=shown["camera_info_topic"],
                 max_frame_age_s=float(p["max_frame_age_s"]), min_inliers=int(p["min_inliers"]),
-                two_d_mode=bool(p["two_d_mode"])),
+                two_d_mode=bool(p["two_d_mode"]),
+                min_confidence=float(p["min_confidence"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
     def _process(self, frame: PendingFrame, forced: bool = False) -> None:
@@ -629,7 +630,7 @@ class LocalizeNode(LifecycleNode):
             elif result.outcome == FAILED:
                 self.counts["failed"] += 1
             if result.inliers is not None:
-                self._last_inliers = (result.inliers, result.inlier_ratio)
+                self._last_inliers = (result.inliers, result.inlier_ratio, result.confidence)
         self.problems.apply(result.problems)
         if result.outcome == LOCALIZED:
             self._publish_fix(frame, result, forced)
@@ -761,7 +762,7 @@ class LocalizeNode(LifecycleNode):
             recent = [t for t in self._fix_times if now - t <= 5.0]
             rate = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-3) if len(recent) > 1 else 0.0
             latencies = sorted(self._latencies_ms)
-            inliers, inlier_ratio = self._last_inliers
+            inliers, inlier_ratio, confidence = self._last_inliers
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
             input_ages = {key: now - t for key, t in self._last_received.items()}
@@ -784,6 +785,7 @@ class LocalizeNode(LifecycleNode):
             "latency_ms_max": f"{latencies[-1]:.1f}" if latencies else "",
             "inliers": str(inliers),
             "inlier_ratio": f"{inlier_ratio:.3f}",
+            "confidence": "" if confidence is None else f"{confidence:.3f}",
             **{f"frames_{k}": str(v) for k, v in counts.items()},
             **{k: str(v) for k, v in gate.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},

@@ -87,6 +87,7 @@ class MapNode(Node):
                 camera_frame=p["camera_frame"] or None),
             preset=p["preset"], prior=p["prior"], device=p["device"],
             iterations=p["iterations"] or None, overwrite=True, progress=True,
+            submaps=str(p["submaps"]),
         )
         result = build_map(job)
         self.map_written = str(result.path)

@@ -116,6 +116,11 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     # so the live node and `scr-localizer evaluate` accept the same fixes.
     ParameterSpec("min_inliers", 80, "Fixes with fewer RANSAC inliers are rejected (WARN)",
                   read_only=False, minimum=0),
+    # The localizer's confidence (localization/confidence.py) is fitted so that its own
+    # threshold keeps >= 99 % of accepted fixes within 10 cm / 5 deg on the tuning case.
+    ParameterSpec("min_confidence", 0.0, "Fixes whose confidence (probability of being within "
+                  "10 cm / 5 deg) is below this are rejected (WARN); 0 = the map's fitted "
+                  "threshold for 99 % precision (at most 1)", read_only=False, minimum=0.0),
     ParameterSpec("diagnostics_period_s", 1.0, "Period of /diagnostics updates", minimum=0.0,
                   exclusive_minimum=True),
     # Monotonic receive times, not stamps, so a stalled sim clock or replayed stamps do not
@@ -144,6 +149,8 @@ MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("prior", "auto", "Depth prior: auto (rgbd with depth, else "
                   "depth-distribution), rgbd, depth-distribution, depth-distribution-wd or none"),
     ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's", minimum=0),
+    ParameterSpec("submaps", "1", "Heads over parts of the scene: 1, a number, or auto (one per "
+                  "300 frames); trained in parallel on Ray when it is installed"),
     ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
     ParameterSpec("cloud_voxel_m", 0.02, "Voxel size of the published map point cloud",
                   minimum=0.0),

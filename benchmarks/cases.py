@@ -1,0 +1,354 @@
+"""Hard localization cases on redkitchen: maps and query frames that make a fix gate earn its keep.
+
+Each case is a mapping frame list and a query frame list of the same recording. Queries with
+no mapped view nearby (revisit, tuning) are true negatives from the same scene: any fix called
+successful there must be right or it counts against precision.
+
+    python -m benchmarks.cases [--cases NAME ...]   # train and cache the maps (CPU preset)
+
+`TUNING_CASES` is all that benchmarks/fit_confidence.py may fit the confidence models on;
+`EVALUATION_CASES` are only ever scored (benchmarks/bench_localization.py --cases). The tuning
+map is built from the second half of the recording and queried on both halves, the evaluation
+maps from other frame sets, so no evaluation query or map enters the fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REDKITCHEN = Path(os.environ.get(
+    "SCR_REDKITCHEN", Path(__file__).resolve().parents[2] / "shared" / "data" / "redkitchen"))
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    mapping: tuple[int, ...]
+    queries: tuple[int, ...]
+    description: str
+    time_budget_s: float = 0.0  # 0: the CPU preset's own budget
+
+    @property
+    def map_path(self) -> Path:
+        if self.name == "interleaved":
+            return RESULTS / "redkitchen_cpu.scrmap"  # shared with bench_localization/classical
+        return RESULTS / f"redkitchen_case_{self.name}.scrmap"
+
+
+def _interleaved() -> tuple[tuple[int, ...], tuple[int, ...]]:
+    mapping = tuple(i for i in range(1000) if (i // 50) % 2 == 0)
+    queries = tuple(i for i in range(1000) if (i // 50) % 2 == 1)
+    return mapping, queries
+
+
+CASES = {
+    "interleaved": Case(
+        "interleaved", *(lambda m, q: (m, q[::5]))(*_interleaved()),
+        "map the even 50-frame blocks, query every 5th frame of the odd blocks (bench_classical)"),
+    "sparse20": Case(
+        "sparse20", tuple(range(0, 1000, 20)), tuple(range(10, 1000, 20)),
+        "map every 20th frame (50 frames), query the frames half-way between", 240.0),
+    "revisit": Case(
+        "revisit", tuple(range(600)), tuple(range(600, 1000, 5)),
+        "map frames 0-599, query every 5th of 600-999 (two thirds have no mapped view nearby)"),
+    "tuning": Case(
+        "tuning", tuple(range(500, 1000, 8)),
+        tuple(range(504, 1000, 16)) + tuple(range(2, 500, 8)),
+        "TUNING ONLY: map every 8th of 500-999, query between and all over 0-499", 240.0),
+}
+TUNING_CASES = ("tuning",)
+EVALUATION_CASES = ("interleaved", "sparse20", "revisit")
+
+
+def case_map(case: Case, retrain: bool = False, refresh_keyframes: bool = False):
+    """The case's SCR map (CPU preset; trained once and cached under benchmarks/results/), with
+    the surface model of its mapping frames."""
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.mapping.trainer import preset, train_map
+    from scr_localizer.model.map_file import load_map, save_map
+
+    path = case.map_path
+    if path.exists() and not retrain:
+        scene_map = load_map(path)
+        if scene_map.keyframes is None or refresh_keyframes:  # cached before maps had them
+            from scr_localizer.geometry.surface import KeyframeAccumulator
+
+            keyframes = KeyframeAccumulator()
+            for frame in iter_frames(REDKITCHEN, case.mapping):
+                keyframes.add(frame.depth, frame.camera, frame.world_from_camera)
+            scene_map.keyframes = keyframes.keyframes()
+            save_map(scene_map, path)
+            print(f"added {len(scene_map.keyframes)} depth keyframes to {path.name}", flush=True)
+    else:
+        overrides = {"time_budget_s": case.time_budget_s} if case.time_budget_s else {}
+        start = time.perf_counter()
+        scene_map = train_map(iter_frames(REDKITCHEN, case.mapping), preset("cpu", **overrides),
+                              source=f"redkitchen case {case.name}: {case.description}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_map(scene_map, path)
+        print(f"trained {path.name} in {time.perf_counter() - start:.0f} s", flush=True)
+    return scene_map
+
+
+RECORDS = RESULTS / "case_records.json"
+
+
+def _pose_error(estimate, truth) -> tuple[float, float]:
+    from scr_localizer.geometry.transforms import pose_error
+
+    return pose_error(estimate, truth)
+
+
+def _synthetic_negatives(frame, rng):
+    """Images of no scene (shuffled pixels of a real frame, uniform noise) with the frame's
+    depth: the negatives the old gate was calibrated on; added to the tuning set."""
+    flat = frame.color.reshape(-1, 3).copy()
+    rng.shuffle(flat)
+    yield "shuffled", flat.reshape(frame.color.shape)
+    yield "noise", rng.integers(0, 256, frame.color.shape, dtype=np.uint8)
+
+
+def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dict]:
+    """One record per query and mode (rgb, rgbd): the new result's evidence and confidence, the
+    old gate's verdict on the same regression (no surface refinement then), pose errors, and
+    the SIFT peer's verdict and error on the same frame (colour only)."""
+    from dataclasses import replace
+
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.localization.depth_refinement import DepthRefinementConfig
+    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+
+    scene_map = case_map(case)
+    new = Localizer(scene_map, LocalizerConfig(), device=device)
+    old_config = LocalizerConfig(gate="inliers", competitor_iterations=0,
+                                 depth_refinement=DepthRefinementConfig(enabled=False))
+    classical = None
+    if peer:
+        from scr_localizer.baselines.keypoint_localizer import KeypointLocalizer, KeypointMap
+
+        classical = KeypointLocalizer(KeypointMap.build(iter_frames(REDKITCHEN, case.mapping)))
+    rng = np.random.default_rng(0)
+    records = []
+    start = time.perf_counter()
+    for position, frame in enumerate(iter_frames(REDKITCHEN, case.queries)):
+        inputs = [("real", frame.color)]
+        if case.name in TUNING_CASES and position % 8 == 0:
+            inputs += list(_synthetic_negatives(frame, rng))
+        for kind, color in inputs:
+            pixels, scene_xyz = new.regress(color)
+            peer_record = {}
+            if classical is not None and kind == "real":
+                fix = classical.localize(color, frame.camera)
+                t, r = _pose_error(fix.world_from_camera, frame.world_from_camera)
+                peer_record = {"peer_success": bool(fix.success), "peer_t_m": t, "peer_r_deg": r,
+                               "peer_inliers": int(fix.inliers)}
+            for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
+                new.config = LocalizerConfig()
+                result = new.solve(pixels, scene_xyz, frame.camera, depth)
+                new.config = replace(old_config)
+                old = new.solve(pixels, scene_xyz, frame.camera, depth)
+                t, r = _pose_error(result.world_from_camera, frame.world_from_camera)
+                t_old, r_old = _pose_error(old.world_from_camera, frame.world_from_camera)
+                correct = kind == "real" and t < 0.10 and r < 5.0
+                records.append({
+                    "case": case.name, "frame": frame.name, "input": kind, "mode": mode,
+                    "evidence": result.evidence.to_dict(), "confidence": result.confidence,
+                    "success": bool(result.success), "solver": result.solver,
+                    "t_m": t, "r_deg": r, "correct": bool(correct),
+                    "old_success": bool(old.success), "old_t_m": t_old, "old_r_deg": r_old,
+                    "old_correct": bool(kind == "real" and t_old < 0.10 and r_old < 5.0),
+                    "timings_ms": result.timings_ms, **peer_record,
+                })
+        if position % 20 == 0:
+            print(f"[{case.name}] {position + 1}/{len(case.queries)} queries, "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    return records
+
+
+def reference_agreement(case: Case) -> dict[str, float | None]:
+    """Per query frame: how well its depth at the *ground-truth* pose agrees with the case map's
+    depth keyframes (the localizer's depth check, no refinement). Low values mark queries whose
+    reference pose is itself inconsistent with the mapped depth (the recording's poses drift
+    between visits), where a fix that agrees with the map is scored as wrong."""
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.localization.depth_refinement import (
+        DepthRefinementConfig,
+        refine_with_keyframes,
+    )
+
+    keyframes = case_map(case).keyframes
+    out = {}
+    for frame in iter_frames(REDKITCHEN, case.queries):
+        check = refine_with_keyframes(frame.world_from_camera, frame.depth, frame.camera,
+                                      keyframes, None, DepthRefinementConfig(iterations=0))
+        out[frame.name] = None if check is None else check.agreement
+    return out
+
+
+def add_reference_agreement(records: list[dict]) -> list[dict]:
+    for name in dict.fromkeys(r["case"] for r in records if "reference_agreement" not in r):
+        values = reference_agreement(CASES[name])
+        for r in records:
+            if r["case"] == name:
+                r["reference_agreement"] = values.get(r["frame"])
+    return records
+
+
+def load_records() -> list[dict]:
+    return json.loads(RECORDS.read_text()) if RECORDS.exists() else []
+
+
+def save_records(records: list[dict]) -> None:
+    from scr_localizer.evaluation.metrics import write_json
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_json(RECORDS, records)
+
+
+def collect(names, device="cpu", peer=True, recollect=False) -> list[dict]:
+    """Records of the named cases, collected once and cached in RECORDS."""
+    records = load_records()
+    have = {r["case"] for r in records}
+    for name in names:
+        if name in have and not recollect:
+            continue
+        records = [r for r in records if r["case"] != name] + collect_case(CASES[name], device,
+                                                                          peer)
+        save_records(records)
+    if any("reference_agreement" not in r for r in records if r["case"] in names):
+        records = add_reference_agreement(records)
+        save_records(records)
+    return [r for r in records if r["case"] in names]
+
+
+def rescore(record: dict, min_inliers: int | None = None) -> tuple[float, bool]:
+    """(confidence, success) of a record under the current fitted models (so a refit needs no
+    new localization): the localizer's confidence gate on the stored evidence."""
+    from scr_localizer.localization.confidence import FixEvidence, confidence
+    from scr_localizer.localization.localizer import LocalizerConfig
+
+    floor = LocalizerConfig().min_inliers if min_inliers is None else min_inliers
+    evidence = FixEvidence(**{k: (float("nan") if v is None else v)
+                              for k, v in record["evidence"].items()})
+    score, threshold = confidence(evidence)
+    agreement = evidence.surface_agreement
+    min_agreement = LocalizerConfig().depth_refinement.min_agreement
+    consistent = not (np.isfinite(agreement) and agreement < min_agreement)
+    return score, bool(score >= threshold and evidence.inliers >= floor and consistent)
+
+
+# Below this agreement of its depth at the ground-truth pose with the map's keyframes, a query's
+# reference is inconsistent with the mapped depth (at consistent queries it is 0.9-0.98).
+REFERENCE_AGREEMENT_MIN = 0.6
+
+
+def _gate_stats(accepted, correct, errors_cm=None, reference=None) -> dict:
+    accepted, correct = np.asarray(accepted, bool), np.asarray(correct, bool)
+    n = len(accepted)
+    reference = None if reference is None else np.asarray(
+        [np.nan if v is None else v for v in reference], float)
+    out = {
+        "queries": n,
+        "precision_pct": 100.0 * float(correct[accepted].mean()) if accepted.any() else None,
+        "accepted_pct": 100.0 * float(accepted.mean()) if n else None,
+        "recall_pct": 100.0 * float((accepted & correct).mean()) if n else None,
+        "wrong_accepted": int((accepted & ~correct).sum()),
+    }
+    if reference is not None:
+        doubtful = ~(reference >= REFERENCE_AGREEMENT_MIN)  # NaN (no keyframe near) counts too
+        out["wrong_accepted_doubtful_reference"] = int((accepted & ~correct & doubtful).sum())
+    if errors_cm is not None:
+        errors = np.asarray(errors_cm)[accepted]
+        out["median_cm_accepted"] = float(np.median(errors)) if len(errors) else None
+    return out
+
+
+def precision_recall(records: list[dict]) -> dict:
+    """Per case and mode: the old inlier gate, the confidence gate and the SIFT peer (colour
+    only: the same numbers on both modes' rows), over the real queries."""
+    table = {}
+    for case in dict.fromkeys(r["case"] for r in records):
+        for mode in ("rgb", "rgbd"):
+            rows = [r for r in records if r["case"] == case and r["mode"] == mode
+                    and r["input"] == "real"]
+            if not rows:
+                continue
+            new = [rescore(r)[1] for r in rows]
+            reference = [r.get("reference_agreement") for r in rows]
+            item = {
+                "old_gate": _gate_stats([r["old_success"] for r in rows],
+                                        [r["old_correct"] for r in rows],
+                                        [100 * r["old_t_m"] for r in rows], reference),
+                "confidence_gate": _gate_stats(new, [r["correct"] for r in rows],
+                                               [100 * r["t_m"] for r in rows], reference),
+                "median_cm_all": float(np.median([100 * r["t_m"] for r in rows])),
+                "old_median_cm_all": float(np.median([100 * r["old_t_m"] for r in rows])),
+            }
+            if "peer_success" in rows[0]:
+                item["sift_peer"] = _gate_stats(
+                    [r["peer_success"] for r in rows],
+                    [r["peer_t_m"] < 0.10 and r["peer_r_deg"] < 5.0 for r in rows],
+                    [100 * r["peer_t_m"] for r in rows], reference)
+            table[f"{case}/{mode}"] = item
+    return table
+
+
+def precision_recall_markdown(table: dict) -> str:
+    def cell(stats):
+        if not stats:
+            return "–"
+        p = stats["precision_pct"]
+        doubtful = stats.get("wrong_accepted_doubtful_reference")
+        return (f"{'–' if p is None else f'{p:.1f}'} / {stats['accepted_pct']:.0f} / "
+                f"{stats['recall_pct']:.0f} ({stats['wrong_accepted']} wrong"
+                + ("" if doubtful is None else f", {doubtful} at doubtful truth") + ")")
+
+    lines = ["| case / mode | queries | old gate (80 inliers) | confidence gate "
+             "| SIFT peer (colour) | median cm, accepted: confidence / SIFT |",
+             "|---|---|---|---|---|---|"]
+    for key, item in table.items():
+        tuning = " (tuning)" if key.split("/")[0] in TUNING_CASES else ""
+        new, peer = item["confidence_gate"], item.get("sift_peer") or {}
+        lines.append(
+            f"| {key}{tuning} | {new['queries']} | {cell(item['old_gate'])} | {cell(new)} "
+            f"| {cell(peer)} | {_fmt(new.get('median_cm_accepted'), 2)} / "
+            f"{_fmt(peer.get('median_cm_accepted'), 2)} |")
+    lines.append("")
+    lines.append("Cells: precision % (accepted fixes within 10 cm / 5°) / accepted % of all "
+                 "queries / recall % (accepted and right, of all queries). 'at doubtful truth': "
+                 "wrong fixes on queries whose ground-truth pose's depth agrees with less than "
+                 f"{REFERENCE_AGREEMENT_MIN:.0%} of the map's keyframe surface.")
+    return "\n".join(lines)
+
+
+def _fmt(value, digits=1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="train and cache the hard cases' maps")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--refresh-keyframes", action="store_true",
+                        help="recompute the cached maps' depth keyframes")
+    parser.add_argument("--collect", action="store_true",
+                        help="also localize the cases' queries and cache the records")
+    parser.add_argument("--no-peer", action="store_true", help="skip the SIFT peer")
+    args = parser.parse_args(argv)
+    for name in args.cases:
+        case_map(CASES[name], args.retrain, args.refresh_keyframes)
+    if args.collect:
+        collect(args.cases, peer=not args.no_peer, recollect=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

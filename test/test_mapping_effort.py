@@ -1,0 +1,76 @@
+"""Training effort that follows the content: planned iterations from passes over the buffer,
+early stopping on held-out cells, the cool-down schedule (real redkitchen frames)."""
+
+from __future__ import annotations
+
+import pytest
+
+from scr_localizer.errors import ScrLocalizerError
+from scr_localizer.io.seven_scenes import iter_frames
+from scr_localizer.mapping.config import MappingConfig, preset, submap_count
+from scr_localizer.mapping.loss import TrainingSchedule
+from scr_localizer.mapping.trainer import MapTrainer
+
+
+def test_planned_iterations_follow_the_buffer_between_floor_and_cap():
+    config = MappingConfig(iterations=16000, batch_size=2048, passes=60, min_iterations=600)
+    assert config.planned_iterations(25_600) == 750  # 25 frames x 1024 cells
+    assert config.planned_iterations(1_000) == 600  # floor
+    assert config.planned_iterations(10_000_000) == 16000  # cap
+    assert MappingConfig(iterations=123).planned_iterations(10**7) == 123  # passes 0: as given
+    cpu = preset("cpu")
+    assert cpu.planned_iterations(25 * 1024) < cpu.planned_iterations(100 * 1024) < 16000
+
+
+def test_cool_down_takes_the_schedule_to_its_end():
+    schedule = TrainingSchedule(MappingConfig(cooldown_share=0.1), 1000)
+    assert schedule.progress(200, 0.0) == pytest.approx(0.2)
+    schedule.stop_early(200, 0.2)
+    assert schedule.cooldown_iterations == 20
+    assert schedule.progress(210, 0.0) == pytest.approx(0.6)
+    assert schedule.progress(220, 0.0) == 1.0
+    timed = TrainingSchedule(MappingConfig(time_budget_s=10.0), 10**6)
+    assert timed.progress(1, 10.0) == 1.0  # the time budget stays an upper bound
+
+
+@pytest.mark.parametrize("request_, frames, expected", [
+    ("1", 500, 1), ("3", 500, 3), ("auto", 25, 1), ("auto", 600, 2), ("auto", 601, 3),
+    ("8", 4, 4)])
+def test_submap_count(request_, frames, expected):
+    assert submap_count(request_, frames, 300) == expected
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])
+def test_submap_count_rejects_bad_requests(bad):
+    with pytest.raises(ScrLocalizerError, match="expected a whole number >= 1 or auto"):
+        submap_count(bad, 10, 300)
+
+
+def test_training_stops_early_once_held_out_cells_stop_improving(redkitchen):
+    frames = list(iter_frames(redkitchen, [0, 10, 20, 30, 40]))
+    # Measured without stopping (1500 iterations): the held-out share rises from 2 % to ~20 %
+    # by iteration 600 and then stays within noise (256 cells: +-2.5 %).
+    config = preset("tiny", device="cpu", iterations=5000, passes=2000.0, min_iterations=300,
+                    holdout_cells=256, early_stop_every=50, early_stop_patience=3,
+                    early_stop_min_gain=0.01, early_stop_min_share=0.05)
+    trainer = MapTrainer(config)
+    trainer.train(frames)
+    stats = trainer.stats
+    assert stats.iterations_planned == 4500  # 2000 passes over 2304 cells, batch 1024
+    assert stats.stopped_early
+    assert 300 <= stats.iterations < 2000
+    shares = [share for _, share in trainer.holdout_history]
+    assert shares[-1] > shares[0]
+    assert stats.holdout_inlier_share > max(0.05, 2 * shares[0])
+    # The held-out cells were never trained on: 2560 cells, 256 held out.
+    assert stats.buffer_cells == 2560
+
+
+def test_a_flat_curve_far_from_fitting_is_no_plateau(redkitchen):
+    frames = list(iter_frames(redkitchen, [0, 10, 20, 30, 40]))
+    config = preset("tiny", device="cpu", iterations=400, min_iterations=100,
+                    holdout_cells=256, early_stop_every=50, early_stop_patience=1,
+                    early_stop_min_gain=0.5, early_stop_min_share=0.9)
+    trainer = MapTrainer(config)
+    trainer.train(frames)
+    assert not trainer.stats.stopped_early and trainer.stats.iterations == 400
