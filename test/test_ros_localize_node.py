@@ -272,7 +272,10 @@ def test_stalled_input_warns_then_recovers_and_unusable_inputs_are_errors(
     delay_s = (stalled[0]["stamp_ns"] - killed_ns) * 1e-9
     assert delay_s <= stall_s + period_s + 1.5, (delay_s, stalled[0])
     assert delay_s >= stall_s - 1.0, (delay_s, stalled[0])  # not before the timeout
-    assert "/camera/camera/color/image_raw" in stalled[0]["message"]
+    # every input stalls at once; within the next diagnostics periods the message names them
+    named = " ".join(h["message"] for h in stalled
+                     if h["stamp_ns"] - stalled[0]["stamp_ns"] <= 2 * period_s * 1e9)
+    assert "/camera/camera/color/image_raw" in named, stalled[:3]
     assert not [h for h in history
                 if h["stamp_ns"] < killed_ns - 10**9 // 2 and "input stalled" in h["message"]]
 

@@ -123,8 +123,9 @@ def test_lifecycle_transitions_through_lifecycle_msgs(processes, redkitchen, map
     assert got["map_odom_count"] == 0 and got["pose_count"] == 0
     assert got["diagnostics"]["values"]["map"] == str(map_file)
 
-    got = _probe(processes, node, "--lifecycle", "activate", "--fixes", "2",
-                 timeout=NODE_READY_S)
+    # (--value: the fixes can come before the first /diagnostics after the transition)
+    got = _probe(processes, node, "--lifecycle", "activate", "--fixes", "2", "--value",
+                 "lifecycle_state=active", timeout=NODE_READY_S)
     assert got["lifecycle"] == [["activate", True, "active"]]
     assert got["state"] == "active" and got["diagnostics"]["values"]["lifecycle_state"] == "active"
     assert got["republished"] > 0

@@ -68,7 +68,6 @@ def update_input_problems(problems: Problems, params: dict, inputs: list[str], e
     """Problems only visible over time. `inputs` are the subscribed streams ("color", "depth",
     "camera_info"); `input_ages` the seconds since each last delivered a message."""
     rgb_only = "depth" not in inputs
-    stall_keys = [f"stalled_{key}" for key in inputs]
     if new_stale > 0:
         problems.set("stale", WARN, f"dropped {new_stale} frame(s) older than "
                      f"max_frame_age_s={params['max_frame_age_s']} s (clock mismatch, "
@@ -76,21 +75,23 @@ def update_input_problems(problems: Problems, params: dict, inputs: list[str], e
     else:
         problems.clear("stale")
     if not enabled:
-        problems.clear("no_images", "no_camera_info", "no_depth", "no_sync", *stall_keys)
+        problems.clear("no_images", "no_camera_info", "no_depth", "no_sync", "stalled")
         return
     topics = {"color": params["color_topic"], "depth": params["depth_topic"],
               "camera_info": params["camera_info_topic"]}
     timeout = float(params["input_stall_timeout_s"])
-    for key in inputs:
-        age = input_ages.get(key)
-        if age is not None and age > timeout:
-            # The age itself goes to the values: a message that changed every period would
-            # be logged every period.
-            problems.set(f"stalled_{key}", WARN,
-                         f"input stalled: nothing new on {topics[key]} for over {timeout:g} s "
-                         "(input_stall_timeout_s); is its publisher still running?")
-        else:
-            problems.clear(f"stalled_{key}")
+    # One problem naming every stalled input: a dead camera driver stalls all three, and the
+    # one reported first would otherwise depend on which message happened to come last.
+    # The ages themselves go to the values (a message changing every period would be logged
+    # every period).
+    stalled = [topics[key] for key in inputs
+               if input_ages.get(key) is not None and input_ages[key] > timeout]
+    if stalled:
+        problems.set("stalled", WARN,
+                     f"input stalled: nothing new on {', '.join(stalled)} for over {timeout:g} s "
+                     "(input_stall_timeout_s); is its publisher still running?")
+    else:
+        problems.clear("stalled")
     conditions = {
         "no_images": (received["color"] == 0, f"no images on {params['color_topic']} yet"),
         "no_camera_info": (received["color"] > 0 and received["camera_info"] == 0,
