@@ -18,6 +18,7 @@ Built while mapping (`KeyframeAccumulator`); stored in the map file as three sma
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ DEFAULT_GRID_STRIDE = 8  # keyframe depth kept every 8th row and column
 KEYFRAME_SPACING_M = 0.02
 KEYFRAME_SPACING_DEG = 2.0
 MAX_KEYFRAMES = 2000
+SURFEL_CACHE_KEYFRAMES = 64
 
 
 @dataclass
@@ -104,19 +106,35 @@ class DepthKeyframes:
         usable = np.flatnonzero((distance < max_distance_m) & (angle < max_angle_deg))
         return usable[np.argsort(score[usable])][:count]
 
+    def _surfels(self, k: int):
+        """(points, normals in the map frame, spacing) of keyframe k, or None; cached (the last
+        SURFEL_CACHE_KEYFRAMES, ~0.2 MB each): nearby fixes reuse the same keyframes (5.7 of
+        52 ms per refinement before the cache)."""
+        cache = self.__dict__.setdefault("_surfel_cache", OrderedDict())
+        if k in cache:
+            cache.move_to_end(k)
+        else:
+            while len(cache) >= SURFEL_CACHE_KEYFRAMES:
+                cache.popitem(last=False)
+            fx, fy, cx, cy = (float(v) for v in self.intrinsics[k])
+            p, n = depth_points_and_normals(self.depth[k], fx, fy, cx, cy)
+            ok = np.isfinite(n).all(axis=-1)
+            pose = self.world_from_camera[k]
+            cache[k] = None if not ok.any() else (
+                p[ok] @ pose[:3, :3].T + pose[:3, 3], n[ok] @ pose[:3, :3].T,
+                float(np.median(p[ok][:, 2])) / fx)
+        return cache[k]
+
     def surface(self, indices: np.ndarray) -> SurfaceModel | None:
         """Surfels (grid points with normals, in the map frame) of the given keyframes."""
         points, normals, spacing = [], [], []
         for k in indices:
-            fx, fy, cx, cy = (float(v) for v in self.intrinsics[k])
-            p, n = depth_points_and_normals(self.depth[k], fx, fy, cx, cy)
-            ok = np.isfinite(n).all(axis=-1)
-            if not ok.any():
+            surfels = self._surfels(int(k))
+            if surfels is None:
                 continue
-            pose = self.world_from_camera[k]
-            points.append(p[ok] @ pose[:3, :3].T + pose[:3, 3])
-            normals.append(n[ok] @ pose[:3, :3].T)
-            spacing.append(float(np.median(p[ok][:, 2])) / fx)
+            points.append(surfels[0])
+            normals.append(surfels[1])
+            spacing.append(surfels[2])
         if not points:
             return None
         return SurfaceModel(np.concatenate(points), np.concatenate(normals),

@@ -27,7 +27,10 @@ from scr_localizer.geometry.surface import DepthKeyframes, SurfaceModel
 class DepthRefinementConfig:
     enabled: bool = True
     keyframes: int = 2  # aligned to the depth of this many keyframes nearest to the fix
-    iterations: int = 15
+    # redkitchen interleaved, 50 queries, the same regressions: 15 iterations median 0.904 cm
+    # (50 ms per frame, 2 busy cores), 8: 0.909 cm (22 ms), 6: 0.885 cm (18 ms); 49/50 localized
+    # in each case.
+    iterations: int = 8
     gate_start_m: float = 0.10  # association distance gate, shrinking geometrically ...
     gate_end_m: float = 0.02  # ... to this by the last iterations
     min_sigma_m: float = 0.002  # floor of the robust residual scale

@@ -1,5 +1,7 @@
 """One synchronized frame of the live node, without ROS: decode -> localize -> gate -> REP-105
-composition -> what to publish, plus the input problems it found.
+composition -> what to publish, plus the input problems it found. Two stages (`prepare`: checks,
+decoding, the network; `finish`: the pose, gates, TF, composition) so the node can run the
+network on one frame while it solves the previous one.
 
 The node only translates: it hands over the messages (any objects with sensor_msgs fields), the
 clock and a transform source, then publishes `FrameResult.outputs` and files
@@ -98,6 +100,17 @@ class FrameResult:
     confidence: float | None = None  # of the last fix attempt (0..1)
 
 
+@dataclass
+class PreparedFrame:
+    """A frame between the two stages: checked, decoded and through the network."""
+
+    result: FrameResult  # problems found so far; completed by finish
+    regression: object  # localization.localizer.Regression
+    camera_frame: str
+    body_frame: str
+    links: list[tuple[str, str]]
+
+
 class FrameProcessor:
     def __init__(self, config: ProcessorConfig,
                  decode_rgb: Callable = rgb_from_message,
@@ -114,6 +127,16 @@ class FrameProcessor:
 
     def process(self, localizer, color_msg, depth_msg, info_msg, now_ns: int,
                 transforms: TransformSource) -> FrameResult:
+        """Both stages at once (offline runs, tests)."""
+        prepared = self.prepare(localizer, color_msg, depth_msg, info_msg, now_ns, transforms)
+        if isinstance(prepared, FrameResult):
+            return prepared
+        return self.finish(localizer, prepared, transforms)
+
+    def prepare(self, localizer, color_msg, depth_msg, info_msg, now_ns: int,
+                transforms: TransformSource) -> PreparedFrame | FrameResult:
+        """Stage 1: checks, decoding and the network (Localizer.regress_frame). A FrameResult
+        when the frame ends here (stale, no map, rejected input)."""
         cfg = self.config
         stamp_ns = stamp_to_ns(color_msg.header.stamp)
         result = FrameResult(outcome=STALE, stamp_ns=stamp_ns)
@@ -155,11 +178,25 @@ class FrameProcessor:
             if not transforms.can_transform(target, source):
                 return reject("tf", f"TF missing: no transform {target} <- {source} "
                               f"(known frames: {transforms.known_frames()})")
-
         try:
-            fix = localizer.localize(color, camera, depth)
+            regression = localizer.regress_frame(color, camera, depth)
         except ScrLocalizerError as exc:
             return reject("localize", f"localization failed: {exc}")
+        return PreparedFrame(result, regression, camera_frame, body_frame, links)
+
+    def finish(self, localizer, prepared: PreparedFrame,
+               transforms: TransformSource) -> FrameResult:
+        """Stage 2: the pose (Localizer.solve_regression), the gates, the TF lookups at the
+        image stamp and the REP-105 composition."""
+        cfg = self.config
+        result, problems = prepared.result, prepared.result.problems
+        links, stamp_ns = prepared.links, result.stamp_ns
+        try:
+            fix = localizer.solve_regression(prepared.regression)
+        except ScrLocalizerError as exc:
+            result.outcome = REJECTED
+            problems["localize"] = (WARN, f"localization failed: {exc}")
+            return result
         problems["localize"] = None
         result.inliers, result.inlier_ratio = int(fix.inlier_count), float(fix.inlier_ratio)
         confidence = getattr(fix, "confidence", None)
@@ -187,8 +224,11 @@ class FrameProcessor:
                 looked_up.append(transforms.lookup(target, source, stamp_ns))
         except TransformUnavailable as exc:
             target, source = links[len(looked_up)]
-            return reject("tf", f"TF missing at the image stamp ({target} <- {source}): {exc}")
+            result.outcome = REJECTED
+            problems["tf"] = (WARN, f"TF missing at the image stamp ({target} <- {source}): {exc}")
+            return result
         problems["tf"] = None
+        body_frame, camera_frame = prepared.body_frame, prepared.camera_frame
         camera_from_body = looked_up.pop(0) if body_frame != camera_frame else np.eye(4)
         odom_from_body = looked_up.pop(0) if cfg.odom_frame else None
         result.outputs = compose_map_outputs(

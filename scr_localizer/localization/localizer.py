@@ -81,6 +81,18 @@ class LocalizerConfig:
 
 
 @dataclass
+class Regression:
+    """A frame's correspondences before the pose: one scene_xyz array per head of the map."""
+
+    pixels: np.ndarray  # Mx2 float32, input pixel coordinates
+    scene_xyz: list[np.ndarray]  # per head, Mx3 float32 in the map frame
+    camera: PinholeCamera
+    depth: np.ndarray | None
+    timings_ms: dict[str, float]
+    start_s: float  # perf_counter when the frame entered regress_frame
+
+
+@dataclass
 class LocalizationResult:
     success: bool
     world_from_camera: np.ndarray  # 4x4, colour optical frame in the map frame
@@ -148,31 +160,32 @@ class Localizer:
     ) -> LocalizationResult:
         """Pose of the colour camera in the map. `depth` (float32 metres registered to the
         colour image, 0 = invalid) switches to the configured RGB-D solver."""
+        return self.solve_regression(self.regress_frame(color, camera, depth))
+
+    def regress_frame(self, color: np.ndarray, camera: PinholeCamera,
+                      depth: np.ndarray | None = None) -> Regression:
+        """The network half of `localize` (checks, encoder, every head). The node runs it on
+        one thread while the previous frame's `solve_regression` runs on another."""
         start = time.perf_counter()
         color = self._check_inputs(color, camera, depth)
         timer = StageTimer(self.device)
-        if len(self.regressor.heads) > 1:
-            result = self._localize_submaps(color, camera, depth, timer)
-        else:
-            pixels, scene_xyz = self.regress(color, timer)
-            result = self.solve(pixels, scene_xyz, camera, depth)
-        result.timings_ms = {**timer.times, **result.timings_ms}
-        result.timings_ms["total"] = (time.perf_counter() - start) * 1e3
-        return result
-
-    def _localize_submaps(self, color, camera, depth, timer: StageTimer) -> LocalizationResult:
-        """Encoder once, every head, a pose per head; the most confident pose wins."""
         pixels, per_head = self.regressor.regress_heads(color, self.config.max_correspondences,
                                                         timer)
+        return Regression(pixels, per_head, camera, depth, timer.times, start)
+
+    def solve_regression(self, regression: Regression) -> LocalizationResult:
+        """The geometry half of `localize`: a pose per head, the most confident one wins."""
+        start = time.perf_counter()
         results = []
-        for index, scene_xyz in enumerate(per_head):
-            result = self.solve(pixels, scene_xyz, camera, depth)
+        for index, scene_xyz in enumerate(regression.scene_xyz):
+            result = self.solve(regression.pixels, scene_xyz, regression.camera, regression.depth)
             result.submap = index
             results.append(result)
         best = most_confident(results)
-        best.timings_ms["solve_all_submaps"] = sum(
-            sum(v for k, v in r.timings_ms.items() if k != "solve_all_submaps")
-            for r in results)
+        if len(results) > 1:
+            best.timings_ms["solve_all_submaps"] = (time.perf_counter() - start) * 1e3
+        best.timings_ms = {**regression.timings_ms, **best.timings_ms}
+        best.timings_ms["total"] = (time.perf_counter() - regression.start_s) * 1e3
         return best
 
     def solve(

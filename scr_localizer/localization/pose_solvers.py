@@ -214,6 +214,8 @@ def refine_pose(
         except np.linalg.LinAlgError:
             break
         pose = _apply_update(pose, delta)
+        if np.linalg.norm(delta[:3]) < 1e-6 and np.linalg.norm(delta[3:]) < 1e-7:
+            break  # converged (sub-micrometre step): the normal matrix above still holds
     try:
         covariance = np.linalg.inv(jtj)
     except np.linalg.LinAlgError:

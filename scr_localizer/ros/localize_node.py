@@ -2,7 +2,9 @@
 
 Threading: subscription callbacks only park the newest synchronized frame in a one-slot mailbox
 (a frame not yet picked up is replaced and counted as superseded), so processing never lags
-behind the camera; one worker thread localizes whatever is newest. Map (re)loading runs in its
+behind the camera. Two worker threads form a pipeline: the network thread decodes and regresses
+the newest frame while the solver thread computes the previous frame's pose and publishes it
+(one regressed frame at most waits between them). Map (re)loading runs in its
 own thread and swaps the localizer in only once the new map is ready, so a bad `map_path` never
 takes the running one down. Problems with the inputs are kept by name, logged (throttled) and
 reported on /diagnostics until the input is fixed.
@@ -74,6 +76,7 @@ from scr_localizer.localization.frame_processor import (
     STALE,
     WARN,
     FrameProcessor,
+    FrameResult,
     ProcessorConfig,
     TransformUnavailable,
 )
@@ -179,8 +182,11 @@ class LocalizeNode(LifecycleNode):
         self._init_publishers()
         self._init_services()
         self._init_timers()
-        self._worker = threading.Thread(target=self._work, name="localize_worker", daemon=True)
+        self._worker = threading.Thread(target=self._work, name="localize_network", daemon=True)
+        self._solver = threading.Thread(target=self._solve_work, name="localize_solver",
+                                        daemon=True)
         self._worker.start()
+        self._solver.start()
         if CV_BRIDGE_UNAVAILABLE and "cannot be imported" not in CV_BRIDGE_UNAVAILABLE:
             self.get_logger().warning(f"{CV_BRIDGE_UNAVAILABLE}; decoding images without it")
         p = self.params
@@ -211,6 +217,8 @@ class LocalizeNode(LifecycleNode):
         self._stop = threading.Event()
         self._mailbox_lock = threading.Condition()
         self._pending: PendingFrame | None = None
+        self._solve_slot = threading.Condition()  # one regressed frame between the stages
+        self._to_solve: tuple | None = None
         self._localizer = None
         self._localizer_map = ""
         self._localizer_lock = threading.Lock()
@@ -361,6 +369,9 @@ class LocalizeNode(LifecycleNode):
         with self._mailbox_lock:
             self._pending = None
             self._pending_initial_pose = None
+        with self._solve_slot:
+            self._to_solve = None
+            self._solve_slot.notify_all()
         self._answer_relocalize(False, "deactivated before a frame was localized")
         if self._bond is not None:
             self._bond.shutdown()
@@ -572,7 +583,12 @@ class LocalizeNode(LifecycleNode):
 
     # -- worker --------------------------------------------------------------------------------
     def _work(self) -> None:
+        """Stage 1 (network): once the solver has taken the previous frame, the newest frame is
+        decoded and regressed, then handed to `_solve_work`."""
         while not self._stop.is_set():
+            with self._solve_slot:
+                while self._to_solve is not None and not self._stop.is_set():
+                    self._solve_slot.wait(timeout=0.1)
             with self._mailbox_lock:
                 if self._pending is None and self._pending_initial_pose is None:
                     self._mailbox_lock.wait(timeout=0.1)
@@ -587,14 +603,57 @@ class LocalizeNode(LifecycleNode):
                 self._apply_initial_pose(initial_pose)
             if frame is None or not self._active or not (self.enabled or relocalize):
                 continue
-            try:
-                self._process(frame, forced=bool(relocalize))
-            except Exception as exc:  # keep the node up whatever a frame does
-                self.problems.set("internal", ERROR,
-                                  f"unexpected error while localizing: {type(exc).__name__}: {exc}")
-                self.get_logger().debug(traceback.format_exc())
-            else:
-                self.problems.clear("internal")
+            forced = bool(relocalize)
+            with self._localizer_lock:
+                localizer = self._localizer
+            processor = self._processor()
+            prepared = self._guarded(processor.prepare, localizer, frame.color, frame.depth,
+                                     frame.info, self.get_clock().now().nanoseconds,
+                                     self._transforms())
+            if prepared is None:
+                continue
+            if isinstance(prepared, FrameResult):
+                self._account(frame, prepared, forced)
+                continue
+            with self._solve_slot:
+                self._to_solve = (frame, prepared, forced, processor, localizer)
+                self._solve_slot.notify_all()
+
+    def _solve_work(self) -> None:
+        """Stage 2 (geometry): pose, gates, TF lookups and publishing of the regressed frame,
+        while stage 1 already regresses the next one (the network and the solvers release the
+        GIL). At most one frame waits between the stages, so memory stays bounded and the
+        newest frame still goes first."""
+        while not self._stop.is_set():
+            with self._solve_slot:
+                if self._to_solve is None:
+                    self._solve_slot.wait(timeout=0.1)
+                job, self._to_solve = self._to_solve, None
+                self._solve_slot.notify_all()
+            if job is None:
+                continue
+            frame, prepared, forced, processor, localizer = job
+            if not self._active:
+                continue
+            result = self._guarded(processor.finish, localizer, prepared, self._transforms())
+            if result is not None:
+                self._account(frame, result, forced)
+
+    def _guarded(self, stage, *args):
+        """Run a stage; an unexpected error is filed (node stays up) and gives None."""
+        try:
+            outcome = stage(*args)
+        except Exception as exc:  # keep the node up whatever a frame does
+            self.problems.set("internal", ERROR,
+                              f"unexpected error while localizing: {type(exc).__name__}: {exc}")
+            self.get_logger().debug(traceback.format_exc())
+            return None
+        self.problems.clear("internal")
+        return outcome
+
+    def _transforms(self) -> _Tf2Transforms:
+        return _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
+                              self.params["tf_timeout_s"])
 
     def _processor(self) -> FrameProcessor:
         """From the current parameters (min_inliers and max_frame_age_s change at runtime)."""
@@ -609,17 +668,10 @@ class LocalizeNode(LifecycleNode):
                 min_confidence=float(p["min_confidence"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
-    def _process(self, frame: PendingFrame, forced: bool = False) -> None:
-        """Run the ROS-free processor on one frame; count, file its problems, publish a fix.
+    def _account(self, frame: PendingFrame, result: FrameResult, forced: bool = False) -> None:
+        """Count a finished frame, file its problems, publish a fix.
         forced (~/relocalize waiting): the fix bypasses gate and smoothing, and the waiting
         calls get the outcome."""
-        with self._localizer_lock:
-            localizer = self._localizer
-        transforms = _Tf2Transforms(self.tf_buffer, self.get_clock().clock_type,
-                                    self.params["tf_timeout_s"])
-        now_ns = self.get_clock().now().nanoseconds
-        result = self._processor().process(localizer, frame.color, frame.depth, frame.info,
-                                           now_ns, transforms)
         with self._stats_lock:
             if result.outcome == STALE:
                 self.counts["stale"] += 1
@@ -813,8 +865,10 @@ class LocalizeNode(LifecycleNode):
             self._bond = None
         with self._mailbox_lock:
             self._mailbox_lock.notify_all()
+        with self._solve_slot:
+            self._solve_slot.notify_all()
         deadline = time.monotonic() + timeout_s
-        threads = [self._worker, *self._map_loaders]
+        threads = [self._worker, self._solver, *self._map_loaders]
         for thread in threads:
             thread.join(timeout=max(deadline - time.monotonic(), 0.0))
         self._service_thread.join(timeout=max(deadline - time.monotonic(), 0.0))
