@@ -128,6 +128,7 @@ class RelocalizeRequest:
         self.deadline_s = deadline_s  # monotonic
         self.answered = threading.Event()
         self.answer: tuple[bool, str] = (False, "")
+        self.claimed = False  # a frame in the pipeline will answer it
 
     def done(self) -> bool:
         return self.answered.is_set()
@@ -458,13 +459,15 @@ class LocalizeNode(LifecycleNode):
         self.get_logger().info(f"~/relocalize: {response.message}")
         return response
 
-    def _answer_relocalize(self, success: bool, message: str, expired_only: bool = False) -> None:
+    def _answer_relocalize(self, success: bool, message: str, expired_only: bool = False,
+                           only: list[RelocalizeRequest] | None = None) -> None:
         """Answer the waiting ~/relocalize calls (only those past their deadline when
-        expired_only)."""
+        expired_only; only those given in `only`)."""
         now = time.monotonic()
         with self._mailbox_lock:
             answered = [r for r in self._relocalize_requests
-                        if not expired_only or r.deadline_s <= now]
+                        if (not expired_only or r.deadline_s <= now)
+                        and (only is None or r in only)]
             self._relocalize_requests = [r for r in self._relocalize_requests
                                          if r not in answered]
         for request in answered:
@@ -594,7 +597,8 @@ class LocalizeNode(LifecycleNode):
                     self._mailbox_lock.wait(timeout=0.1)
                 frame, self._pending = self._pending, None
                 initial_pose, self._pending_initial_pose = self._pending_initial_pose, None
-                relocalize = [r for r in self._relocalize_requests if not r.done()]
+                relocalize = [r for r in self._relocalize_requests
+                              if not r.done() and not r.claimed]
             self._answer_relocalize(False, "no frame was localized within relocalize_timeout_s="
                                     f"{self.params['relocalize_timeout_s']} s (inputs: "
                                     f"{', '.join(self.shown['topics'].values())})",
@@ -602,8 +606,13 @@ class LocalizeNode(LifecycleNode):
             if initial_pose is not None and self._active:
                 self._apply_initial_pose(initial_pose)
             if frame is None or not self._active or not (self.enabled or relocalize):
-                continue
-            forced = bool(relocalize)
+                continue  # (paused with every waiting call claimed: their frame is in flight)
+            # This frame answers the calls waiting now; the next frame (regressed while this
+            # one is solved) must not count as their relocalization too.
+            with self._mailbox_lock:
+                for request in relocalize:
+                    request.claimed = True
+            forced = relocalize
             with self._localizer_lock:
                 localizer = self._localizer
             processor = self._processor()
@@ -668,10 +677,11 @@ class LocalizeNode(LifecycleNode):
                 min_confidence=float(p["min_confidence"])),
             decode_rgb=image_to_rgb, decode_depth_m=image_to_depth_m)
 
-    def _account(self, frame: PendingFrame, result: FrameResult, forced: bool = False) -> None:
+    def _account(self, frame: PendingFrame, result: FrameResult,
+                 forced: list[RelocalizeRequest]) -> None:
         """Count a finished frame, file its problems, publish a fix.
-        forced (~/relocalize waiting): the fix bypasses gate and smoothing, and the waiting
-        calls get the outcome."""
+        forced (the ~/relocalize calls this frame answers): the fix bypasses gate and
+        smoothing, and those calls get the outcome."""
         with self._stats_lock:
             if result.outcome == STALE:
                 self.counts["stale"] += 1
@@ -685,9 +695,13 @@ class LocalizeNode(LifecycleNode):
                 self._last_inliers = (result.inliers, result.inlier_ratio, result.confidence)
         self.problems.apply(result.problems)
         if result.outcome == LOCALIZED:
-            self._publish_fix(frame, result, forced)
-        if forced and result.outcome != STALE:
-            self._answer_relocalize(*_relocalize_answer(result))
+            self._publish_fix(frame, result, bool(forced))
+        if forced and result.outcome == STALE:
+            with self._mailbox_lock:
+                for request in forced:
+                    request.claimed = False  # the next frame answers them
+        elif forced:
+            self._answer_relocalize(*_relocalize_answer(result), only=forced)
 
     def _gate_config(self) -> GateConfig:
         p = self.params
