@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iterations", type=int, default=None,
                         help="training iterations when training (default: the cpu preset's)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--backend", default="torch", help="encoder backend: torch, onnxruntime "
+    parser.add_argument("--backend", default="auto", help="encoder backend: torch, onnxruntime "
                         "or auto (scr_localizer.model.backends)")
     parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")

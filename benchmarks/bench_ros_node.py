@@ -3,6 +3,7 @@ publishes it right after the fix's map->odom, which is future-dated like nav2_am
 rate it sustains while a camera publishes 640x480 RGB-D at 30 Hz.
 
     python -m benchmarks.bench_ros_node [--quick] [--map PATH] [--device cpu] [--rate 30]
+        [--backend torch|onnxruntime|auto]
 
 Three processes, as on a robot: the node (`scr-localizer localize-node`), a player publishing
 redkitchen query frames 50-99 in a loop (colour rgb8, depth 16UC1, CameraInfo, odom->base_link,
@@ -58,7 +59,8 @@ def _environment(domain_id: int, log_dir: Path, transport: str) -> dict[str, str
 
 
 def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, duration_s: float,
-            transport: str = "large_data", startup_timeout_s: float = 180.0) -> dict:
+            transport: str = "large_data", startup_timeout_s: float = 180.0,
+            backend: str = "auto") -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseWithCovarianceStamped
@@ -79,7 +81,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     node_log = open(log_dir / "node.log", "w")  # noqa: SIM115 - closed below
     node = subprocess.Popen(
         [sys.executable, "-m", "scr_localizer.cli", "localize-node", "--ros-args",
-         "-p", f"map_path:={map_path}", "-p", f"device:={device}"],
+         "-p", f"map_path:={map_path}", "-p", f"device:={device}", "-p", f"backend:={backend}"],
         env=env, stdout=node_log, stderr=subprocess.STDOUT)
     player = None
     rclpy.init()
@@ -132,6 +134,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     input_count = sum(1 for t in inputs if start <= t <= end)
     return {
         "device": device,
+        "backend": backend,
         "transport": transport,
         "input_rate_hz_requested": rate_hz,
         "input_rate_hz_received": input_count / duration_s,
@@ -158,6 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
     parser.add_argument("--transport", choices=TRANSPORTS + ("both",), default="both")
+    parser.add_argument("--backend", default="auto", choices=("torch", "onnxruntime", "auto"),
+                        help="the node's encoder backend parameter")
     args = parser.parse_args(argv)
 
     from benchmarks.bench_localization import DEFAULT_MAP, REDKITCHEN, get_map
@@ -169,7 +174,7 @@ def main(argv=None) -> int:
     results = []
     for transport in transports:
         result = measure(map_path, REDKITCHEN, args.device, args.rate,
-                         20.0 if args.quick else 60.0, transport)
+                         20.0 if args.quick else 60.0, transport, backend=args.backend)
         result["map"] = str(map_path)
         results.append(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -179,8 +184,8 @@ def main(argv=None) -> int:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     print("| transport | input Hz (req/recv) | fixes Hz | processed Hz | latency p50 ms | p95 ms | "
-          "max ms | superseded | stale | TF late | device | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "max ms | superseded | stale | TF late | device | backend | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         d = result["node_diagnostics"]
         print(f"| {result['transport']} | {args.rate:g} / {fmt(result['input_rate_hz_received'])} | "
@@ -188,7 +193,7 @@ def main(argv=None) -> int:
               f"{fmt(result['latency_ms_p50'])} | {fmt(result['latency_ms_p95'])} | "
               f"{fmt(result['latency_ms_max'])} | {d.get('frames_superseded', '?')} | "
               f"{d.get('frames_stale', '?')} | {d.get('frames_rejected_input', '?')} | "
-              f"{result['device']} | {result['load_average_1min']:.1f} |")
+              f"{result['device']} | {result['backend']} | {result['load_average_1min']:.1f} |")
     return 0
 
 

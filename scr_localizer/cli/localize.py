@@ -26,9 +26,10 @@ def add_bag_and_localizer_arguments(parser) -> None:
                         help="pose solver when depth is present: pnp+depth (default), joint, "
                         "kabsch or pnp")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="where the encoder runs: torch (default), onnxruntime (CPU, needs "
-                        "pip install onnxruntime onnx; graph exported once and cached) or auto")
+    parser.add_argument("--backend", default="auto", choices=BACKENDS,
+                        help="where the encoder runs: auto (default: onnxruntime on the CPU when "
+                        "installed, else torch), torch, or onnxruntime (CPU, needs pip install "
+                        "onnxruntime onnx; graph exported once and cached)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the network (default: torch's; 1 is much faster "
                         "when other processes keep every core busy)")

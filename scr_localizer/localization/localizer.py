@@ -63,7 +63,10 @@ class LocalizerConfig:
     # Optionally also x inliers / effective_independent_cells (when > 1; 0 disables).
     effective_independent_cells: int = 0
     seed: int = 0
-    backend: str = "torch"  # encoder backend: torch, onnxruntime (CPU) or auto (model.backends)
+    # Encoder backend: torch, onnxruntime (CPU) or auto (model.backends): ONNX Runtime when it
+    # is installed and the device is the CPU. bench_localization --quick, 2 cores: encoder
+    # 40.9 ms against PyTorch's 56.5-78.1 ms on the same frames.
+    backend: str = "auto"
 
     def __post_init__(self):
         if self.depth_solver not in DEPTH_SOLVERS:

@@ -35,7 +35,10 @@ class PnPConfig:
     """RGB-only: LO-RANSAC PnP (PoseLib) then Gauss-Newton on the inliers."""
 
     threshold_px: float = 10.0  # at 640 px image width; scaled with the width
-    max_ransac_points: int = 1000  # random subset given to RANSAC; all points are re-scored
+    # Random subset given to RANSAC; all points are re-scored. redkitchen interleaved, 50
+    # queries, same regressions: 1000 points RANSAC 15.4 ms, 600: 9.0 ms, same localized
+    # share and median error (RGB-D 0.908 / 0.914 cm, RGB 2.771 / 2.772 cm).
+    max_ransac_points: int = 600
     min_iterations: int = 64
     max_iterations: int = 1000
     success_prob: float = 0.9999
@@ -198,9 +201,10 @@ def refine_pose(
         norms = np.linalg.norm(r_px, axis=1) * metres_per_px
         sigma_m = _robust_sigma(norms / np.sqrt(2), metric_floor)
         w_px = _huber_weights(norms / sigma_m) * (metres_per_px / sigma_m) ** 2
-        weighted = j_px * w_px[:, None, None]
-        jtj = np.einsum("nki,nkj->ij", weighted, j_px)
-        jtr = np.einsum("nki,nk->i", weighted, r_px)
+        weighted = (j_px * w_px[:, None, None]).reshape(-1, 6)
+        # (matmul over the stacked rows: 3x faster than the equivalent einsum here)
+        jtj = weighted.T @ j_px.reshape(-1, 6)
+        jtr = weighted.T @ r_px.reshape(-1)
         if depth_rows is not None:
             r_d, j_d = _depth_terms(pose, scene_xyz[depth_rows], measured_depth[depth_rows])
             sigma_d = _robust_sigma(r_d, 1e-3)

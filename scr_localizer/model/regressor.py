@@ -18,6 +18,7 @@ import torch
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
+from scr_localizer.log import get_logger
 from scr_localizer.model.backends import OnnxEncoder, resolve_backend
 from scr_localizer.model.encoder import get_encoder
 from scr_localizer.model.map_file import SceneMap, load_map
@@ -28,6 +29,8 @@ from scr_localizer.model.preprocess import (
     prepare_image,
     resolve_device,
 )
+
+LOG = get_logger(__name__)
 
 
 class StageTimer:
@@ -73,7 +76,18 @@ class SceneCoordinateRegressor:
         self.use_fp16 = self.device.type == "cuda"
         # The one encoder call of inference: PyTorch, or the same graph in ONNX Runtime.
         self.backend = resolve_backend(backend, self.device)
-        self._encode = OnnxEncoder(self.encoder) if self.backend == "onnxruntime" else self.encoder
+        self._encode = self.encoder
+        if self.backend == "onnxruntime":
+            try:
+                self._encode = OnnxEncoder(self.encoder)
+            except Exception as exc:  # noqa: BLE001 - export or session: either way unusable
+                if backend != "auto":
+                    raise ScrLocalizerError(
+                        f"inference backend 'onnxruntime' could not be set up ({exc}); use "
+                        "backend torch or auto") from None
+                LOG.warning(f"backend auto: ONNX Runtime could not be set up ({exc}); using "
+                            "PyTorch")
+                self.backend = "torch"
         self.seed = seed
         self._layouts: dict = {}
 

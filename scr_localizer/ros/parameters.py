@@ -54,7 +54,7 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   "without a manager (transitions stay available)"),
     ParameterSpec("device", "auto", "Torch device for the network: auto, cpu or cuda"),
     # Same choices as `scr-localizer localize --backend` (scr_localizer.model.backends).
-    ParameterSpec("backend", "torch", "Encoder inference: torch, onnxruntime (CPU; the graph is "
+    ParameterSpec("backend", "auto", "Encoder inference: torch, onnxruntime (CPU; the graph is "
                   "exported once and cached by weight hash) or auto (onnxruntime on the CPU "
                   "when installed)", choices=("torch", "onnxruntime", "auto")),
     ParameterSpec("color_topic", LIVE_COLOR_TOPIC, "sensor_msgs/Image colour stream (relative "
