@@ -19,9 +19,9 @@ from scr_localizer.localization.confidence import (
 )
 from scr_localizer.localization.depth_refinement import (
     DepthRefinementConfig,
-    _exp_so3,
     refine_with_keyframes,
 )
+from scr_localizer.localization.pose_solvers import exp_so3
 
 
 def test_logistic_fit_ranks_and_threshold_reaches_the_target_precision():
@@ -92,7 +92,7 @@ def test_refinement_against_depth_keyframes_reaches_millimetres(keyframe_data):
     for _ in range(3):
         start = query.world_from_camera.copy()
         start[:3, 3] += rng.normal(0, 0.03, 3)
-        start[:3, :3] = _exp_so3(np.radians(rng.normal(0, 1.5, 3))) @ start[:3, :3]
+        start[:3, :3] = exp_so3(np.radians(rng.normal(0, 1.5, 3))) @ start[:3, :3]
         prior = np.diag([0.03**2] * 3 + [np.radians(2.0) ** 2] * 3)
         refined = refine_with_keyframes(start, query.depth, query.camera, keyframes, prior)
         before = pose_error(start, query.world_from_camera)[0]
@@ -105,7 +105,7 @@ def test_depth_check_fails_a_wrong_fix(keyframe_data):
     keyframes, query = keyframe_data
     wrong = query.world_from_camera.copy()
     wrong[:3, 3] += np.array([0.25, 0.0, 0.15])
-    wrong[:3, :3] = _exp_so3(np.radians([0.0, 8.0, 0.0])) @ wrong[:3, :3]
+    wrong[:3, :3] = exp_so3(np.radians([0.0, 8.0, 0.0])) @ wrong[:3, :3]
     config = DepthRefinementConfig()
     right = refine_with_keyframes(query.world_from_camera, query.depth, query.camera, keyframes,
                                   None, config)

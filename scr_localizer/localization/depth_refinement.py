@@ -21,6 +21,7 @@ import numpy as np
 
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.surface import DepthKeyframes, SurfaceModel
+from scr_localizer.localization.pose_solvers import apply_pose_update
 
 
 @dataclass(frozen=True)
@@ -63,18 +64,6 @@ class DepthRefinement:
     residual_m: float  # robust scale of the point-to-plane residuals at the end
     shift_m: float  # how far the refinement moved the camera
     shift_deg: float
-
-
-def _skew(v: np.ndarray) -> np.ndarray:
-    return np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
-
-
-def _exp_so3(w: np.ndarray) -> np.ndarray:
-    theta = float(np.linalg.norm(w))
-    k = _skew(w)
-    if theta < 1e-12:
-        return np.eye(3) + k
-    return np.eye(3) + np.sin(theta) / theta * k + (1 - np.cos(theta)) / theta**2 * (k @ k)
 
 
 def _log_so3(rotation: np.ndarray) -> np.ndarray:
@@ -170,12 +159,7 @@ class SurfaceAligner:
                 delta = -np.linalg.solve(hessian + 1e-9 * np.eye(6), gradient)
             except np.linalg.LinAlgError:
                 break
-            updated = pose.copy()
-            updated[:3, :3] = _exp_so3(delta[3:]) @ pose[:3, :3]
-            updated[:3, 3] = pose[:3, 3] + delta[:3]
-            u, _, vt = np.linalg.svd(updated[:3, :3])
-            updated[:3, :3] = u @ vt
-            pose = updated
+            pose = apply_pose_update(pose, delta)
             if np.linalg.norm(delta[:3]) < 1e-5 and np.linalg.norm(delta[3:]) < 1e-5 and (
                     progress >= 1.0):
                 break
