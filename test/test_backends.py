@@ -37,8 +37,9 @@ def test_onnxruntime_gives_torchs_scene_coordinates(small_redkitchen_map, redkit
     monkeypatch.setenv("SCR_LOCALIZER_CACHE", str(tmp_path / "cache"))
     scene_map = load_map(small_redkitchen_map)
     frame = next(iter_frames(redkitchen, [70]))
-    reference = SceneCoordinateRegressor(scene_map, "cpu", backend="torch")
-    onnx = SceneCoordinateRegressor(scene_map, "cpu", backend="onnxruntime")
+    # float32 heads: this compares the encoders (test_precision covers the bf16 head).
+    reference = SceneCoordinateRegressor(scene_map, "cpu", backend="torch", precision="float32")
+    onnx = SceneCoordinateRegressor(scene_map, "cpu", backend="onnxruntime", precision="float32")
     assert onnx.backend == "onnxruntime" and onnx._encode.path.is_file()
     graphs = list((tmp_path / "cache" / "onnx").glob("xfeat-*.onnx"))
     assert len(graphs) == 1  # exported once, named by the encoder's weight hash

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from scr_localizer.io.atomic import atomic_write, check_writable
 from scr_localizer.model.backends import BACKENDS
+from scr_localizer.model.precision import PRECISIONS
 from scr_localizer.pipelines.localization import LocalizeJob, localize_bag
 from scr_localizer.validation import check_number
 
@@ -30,6 +31,9 @@ def add_bag_and_localizer_arguments(parser) -> None:
                         help="where the encoder runs: auto (default: onnxruntime on the CPU when "
                         "installed, else torch), torch, or onnxruntime (CPU, needs pip install "
                         "onnxruntime onnx; graph exported once and cached)")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS,
+                        help="the head's hidden layers: auto (default: fp16 on CUDA, bf16 on "
+                        "CPUs with AMX or AVX512-BF16, else fp32) or float32")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for the network (default: torch's; 1 is much faster "
                         "when other processes keep every core busy)")
@@ -54,6 +58,7 @@ def job_from_args(args, ground_truth: str = "none") -> LocalizeJob:
         map=args.map, bag=args.bag, color_topic=args.color_topic, depth_topic=args.depth_topic,
         camera_info_topic=args.camera_info_topic, use_depth=not args.no_depth,
         depth_solver=args.depth_solver, device=args.device, backend=args.backend,
+        precision=args.precision,
         threads=args.threads,
         frame_step=args.frame_step, ground_truth=ground_truth, progress=args.progress,
     )

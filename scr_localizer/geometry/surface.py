@@ -37,7 +37,7 @@ SURFEL_CACHE_KEYFRAMES = 64
 
 @dataclass
 class SurfaceModel:
-    """Surfels in the map frame: points Nx3 and unit normals Nx3 (float64)."""
+    """Surfels in the map frame: points Nx3 and unit normals Nx3 (float32)."""
 
     points: np.ndarray
     normals: np.ndarray
@@ -121,8 +121,8 @@ class DepthKeyframes:
             ok = np.isfinite(n).all(axis=-1)
             pose = self.world_from_camera[k]
             cache[k] = None if not ok.any() else (
-                p[ok] @ pose[:3, :3].T + pose[:3, 3], n[ok] @ pose[:3, :3].T,
-                float(np.median(p[ok][:, 2])) / fx)
+                (p[ok] @ pose[:3, :3].T + pose[:3, 3]).astype(np.float32),
+                (n[ok] @ pose[:3, :3].T).astype(np.float32), float(np.median(p[ok][:, 2])) / fx)
         return cache[k]
 
     def surface(self, indices: np.ndarray) -> SurfaceModel | None:

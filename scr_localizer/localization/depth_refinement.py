@@ -30,8 +30,9 @@ class DepthRefinementConfig:
     keyframes: int = 2  # aligned to the depth of this many keyframes nearest to the fix
     # redkitchen interleaved, 50 queries, the same regressions: 15 iterations median 0.904 cm
     # (50 ms per frame, 2 busy cores), 8: 0.909 cm (22 ms), 6: 0.885 cm (18 ms); 49/50 localized
-    # in each case.
-    iterations: int = 8
+    # in each case. Again on 100 queries, quiet machine: 8: 0.898 cm (7.5 ms), 6: 0.872 cm
+    # (5.7 ms), 4: 0.908 cm (3.9 ms).
+    iterations: int = 6
     gate_start_m: float = 0.10  # association distance gate, shrinking geometrically ...
     gate_end_m: float = 0.02  # ... to this by the last iterations
     min_sigma_m: float = 0.002  # floor of the robust residual scale
@@ -85,25 +86,30 @@ class SurfaceAligner:
 
     def _pairs(self, pose, depth: np.ndarray, camera: PinholeCamera):
         """Surfels in view at the pose and the query's measured point at the pixel each one
-        projects onto: (surfel indices, query points in the camera frame)."""
-        rotation, translation = pose[:3, :3], pose[:3, 3]
-        points = (self.surface.points - translation) @ rotation
+        projects onto, all in the camera frame: (query points, surfel points, surfel normals).
+
+        float32 surfels (sub-micrometre rounding at room scale) and `take` instead of boolean
+        indexing of Nx3 arrays (4x faster on 5k rows): 0.43 -> 0.27 ms per call."""
+        rotation = pose[:3, :3].astype(np.float32)
+        translation = pose[:3, 3].astype(np.float32)
+        points = self.surface.points @ rotation - translation @ rotation  # R^T (X - t)
         normals = self.surface.normals @ rotation
         z = points[:, 2]
-        front = (z > 0.1) & (np.einsum("ij,ij->i", normals, points) < 0)
-        index = np.flatnonzero(front)
-        z = z[index]
-        cols = np.rint(camera.fx * points[index, 0] / z + camera.cx).astype(np.int64)
-        rows = np.rint(camera.fy * points[index, 1] / z + camera.cy).astype(np.int64)
+        front = np.flatnonzero((z > 0.1) & (np.einsum("ij,ij->i", normals, points) < 0))
+        points, normals, z = points.take(front, axis=0), normals.take(front, axis=0), z[front]
+        cols = np.rint(camera.fx * points[:, 0] / z + camera.cx).astype(np.int64)
+        rows = np.rint(camera.fy * points[:, 1] / z + camera.cy).astype(np.int64)
         height, width = depth.shape[:2]
-        inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
-        index, cols, rows = index[inside], cols[inside], rows[inside]
-        measured = depth[rows, cols].astype(np.float64)
-        has = np.isfinite(measured) & (measured > 0)
-        index, cols, rows, measured = index[has], cols[has], rows[has], measured[has]
-        query = np.stack([(cols - camera.cx) / camera.fx * measured,
-                          (rows - camera.cy) / camera.fy * measured, measured], axis=1)
-        return index, query
+        inside = np.flatnonzero((cols >= 0) & (cols < width) & (rows >= 0) & (rows < height))
+        cols, rows = cols[inside], rows[inside]
+        measured = depth[rows, cols].astype(np.float32)
+        has = np.flatnonzero(np.isfinite(measured) & (measured > 0))
+        keep, measured, cols, rows = inside[has], measured[has], cols[has], rows[has]
+        query = np.empty((len(keep), 3), dtype=np.float32)
+        query[:, 0] = (cols - camera.cx) * (measured / camera.fx)
+        query[:, 1] = (rows - camera.cy) * (measured / camera.fy)
+        query[:, 2] = measured
+        return query, points.take(keep, axis=0), normals.take(keep, axis=0)
 
     def refine(self, world_from_camera: np.ndarray, depth: np.ndarray, camera: PinholeCamera,
                prior_covariance: np.ndarray | None = None) -> DepthRefinement:
@@ -130,23 +136,30 @@ class SurfaceAligner:
         for iteration in range(config.iterations + 1):
             progress = min(iteration / max(config.iterations * 0.6, 1), 1.0)
             gate = config.gate_start_m * (config.gate_end_m / config.gate_start_m) ** progress
-            index, query = self._pairs(pose, depth, camera)
-            in_view = len(index)
-            rotated = query @ pose[:3, :3].T
-            world = rotated + pose[:3, 3]
-            targets = self.surface.points[index]
-            normals = self.surface.normals[index]
-            residual = np.einsum("ij,ij->i", world - targets, normals)
-            distance = np.linalg.norm(world - targets, axis=1)
+            # Residuals in the camera frame (rotations keep dot products and lengths).
+            query, surfel_points, surfel_normals = self._pairs(pose, depth, camera)
+            in_view = len(query)
+            offset = query - surfel_points
+            residual = np.einsum("ij,ij->i", offset, surfel_normals)
+            distance = np.sqrt(np.einsum("ij,ij->i", offset, offset))
             close = (np.abs(residual) < gate) & (distance < gate + slack)
             pairs = int(np.count_nonzero(close))
             if iteration == config.iterations or pairs < config.min_pairs:
                 break
-            r, n, p = residual[close], normals[close], rotated[close]
+            # Jacobian of the map-frame residual for the left perturbation of apply_pose_update:
+            # [n, (R q) x n] with map-oriented normal n and camera point R q.
+            chosen = np.flatnonzero(close)
+            r = residual[chosen].astype(np.float64)
+            n = surfel_normals.take(chosen, axis=0).astype(np.float64) @ pose[:3, :3].T
+            p = query.take(chosen, axis=0).astype(np.float64) @ pose[:3, :3].T
             sigma = max(1.4826 * float(np.median(np.abs(r))), config.min_sigma_m)
             a = np.abs(r) / sigma
             weights = np.where(a <= config.huber_k, 1.0, config.huber_k / np.maximum(a, 1e-12))
-            jac = np.concatenate([n, np.cross(p, n)], axis=1)
+            jac = np.empty((len(r), 6))
+            jac[:, :3] = n
+            jac[:, 3] = p[:, 1] * n[:, 2] - p[:, 2] * n[:, 1]
+            jac[:, 4] = p[:, 2] * n[:, 0] - p[:, 0] * n[:, 2]
+            jac[:, 5] = p[:, 0] * n[:, 1] - p[:, 1] * n[:, 0]
             # The data's information is deflated by the covariance scale before it meets the
             # (calibrated) prior, so the two combine as the probabilities they stand for.
             weighted = jac * (weights / (sigma**2 * config.covariance_scale))[:, None]

@@ -21,6 +21,7 @@ from scr_localizer.mapping.loss import (
 )
 from scr_localizer.mapping.progress import progress_bar
 from scr_localizer.model.head import SceneCoordinateHead
+from scr_localizer.model.precision import autocast_dtype
 
 
 @dataclass
@@ -76,8 +77,10 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
     head = head.to(device).train()
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr_min,
                                   weight_decay=config.weight_decay)
-    use_amp = device.type == "cuda" and config.mixed_precision
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    # Hidden layers in float16 on CUDA (with loss scaling), in bfloat16 on a CPU that computes
+    # it natively (same exponent range as float32: no scaling), float32 otherwise.
+    amp_dtype = autocast_dtype(device, "auto" if config.mixed_precision else "float32")
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     n_all = len(buffer)
     train_index, holdout = _split_holdout(n_all, config, cpu_gen)
     train_index, holdout = train_index.to(device), holdout.to(device)
@@ -107,8 +110,9 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
         batch = {"frame": buffer.frame[index], "pixels": buffer.pixels[index],
                  "depth": buffer.depth[index]}
         descriptors = buffer.descriptors[index]
-        with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
-            scene = head.forward_cells(descriptors if use_amp else descriptors.float())
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            scene = head.forward_cells(descriptors if amp_dtype is not None
+                                       else descriptors.float())
         loss, info = mapping_loss(scene.float(), batch, buffer, config, clamp_px)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()

@@ -1,8 +1,9 @@
 """Image -> per-cell 2D-3D correspondences with a trained map: the one inference path, run by
 the localizer (and so the node), the tests and the benchmarks.
 
-The encoder and head run on the GPU with fp16 hidden layers when there is one (CPU fp32
-otherwise; the head keeps its last layer in fp32). The image is uploaded once; descriptors, cell
+The encoder and head run on the GPU with fp16 hidden layers when there is one; on the CPU the
+head's hidden layers run in bfloat16 where the CPU computes it natively (model.precision), fp32
+otherwise; the head keeps its last layer in fp32. The image is uploaded once; descriptors, cell
 selection and scene coordinates stay on the device until the selected correspondences (a few
 thousand 3-vectors) come back.
 """
@@ -22,6 +23,7 @@ from scr_localizer.log import get_logger
 from scr_localizer.model.backends import OnnxEncoder, resolve_backend
 from scr_localizer.model.encoder import get_encoder
 from scr_localizer.model.map_file import SceneMap, load_map
+from scr_localizer.model.precision import autocast_dtype
 from scr_localizer.model.preprocess import (
     DEFAULT_IMAGE_HEIGHT,
     cell_centres,
@@ -54,7 +56,7 @@ class SceneCoordinateRegressor:
     frames."""
 
     def __init__(self, scene_map: SceneMap | str | os.PathLike, device: str | torch.device = "auto",
-                 seed: int = 0, backend: str = "torch"):
+                 seed: int = 0, backend: str = "torch", precision: str = "auto"):
         if not isinstance(scene_map, SceneMap):
             scene_map = load_map(scene_map)
         self.device = resolve_device(device)
@@ -73,7 +75,9 @@ class SceneCoordinateRegressor:
             scene_map.training_config.get("image_height", DEFAULT_IMAGE_HEIGHT)
         )
         self.stride = int(self.encoder.stride)
-        self.use_fp16 = self.device.type == "cuda"
+        # Hidden layers of the head: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.
+        self.head_dtype = autocast_dtype(self.device, precision)
+        self.use_fp16 = self.head_dtype == torch.float16
         # The one encoder call of inference: PyTorch, or the same graph in ONNX Runtime.
         self.backend = resolve_backend(backend, self.device)
         self._encode = self.encoder
@@ -155,10 +159,12 @@ class SceneCoordinateRegressor:
         timer.lap("preprocess")
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
             descriptors = self._encode(gray)
-            timer.lap("encoder")
-            cells = descriptors[0].flatten(1).T
-            if not layout["all"]:
-                cells = cells.index_select(0, layout["selected"])
+        timer.lap("encoder")
+        cells = descriptors[0].flatten(1).T
+        if not layout["all"]:
+            cells = cells.index_select(0, layout["selected"])
+        with torch.autocast(self.device.type, dtype=self.head_dtype,
+                            enabled=self.head_dtype is not None):
             scene_xyz = [self.heads[index].forward_cells(cells) for index in chosen]
         scene_xyz = [xyz.cpu().numpy() for xyz in scene_xyz]
         timer.lap("head")

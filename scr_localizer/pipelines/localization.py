@@ -23,6 +23,7 @@ class LocalizeJob:
     depth_solver: str | None = None
     device: str = "auto"
     backend: str = "torch"  # encoder backend (model.backends.BACKENDS)
+    precision: str = "auto"  # head hidden layers (model.precision.PRECISIONS)
     threads: int | None = None
     frame_step: int = 1
     ground_truth: str = "none"
@@ -45,7 +46,8 @@ class LocalizeResult:
 
 
 def build_localizer(map_path, depth_solver: str | None = None, device: str = "auto",
-                    threads: int | None = None, backend: str = "torch"):
+                    threads: int | None = None, backend: str = "torch",
+                    precision: str = "auto"):
     """(scene_map, Localizer) for a map file."""
     from scr_localizer.localization.localizer import Localizer, LocalizerConfig
     from scr_localizer.model.map_file import load_map
@@ -55,9 +57,9 @@ def build_localizer(map_path, depth_solver: str | None = None, device: str = "au
 
         torch.set_num_threads(max(1, threads))
     scene_map = load_map(map_path)
-    config = LocalizerConfig(backend=backend)
+    config = LocalizerConfig(backend=backend, precision=precision)
     if depth_solver:
-        config = LocalizerConfig(depth_solver=depth_solver, backend=backend)
+        config = LocalizerConfig(depth_solver=depth_solver, backend=backend, precision=precision)
     return scene_map, Localizer(scene_map, config, device=device)
 
 
@@ -65,7 +67,7 @@ def localize_bag(job: LocalizeJob) -> LocalizeResult:
     from scr_localizer.localization.offline import localize_frames, open_query_bag
 
     scene_map, localizer = build_localizer(job.map, job.depth_solver, job.device, job.threads,
-                                           job.backend)
+                                           job.backend, job.precision)
     reader, truth_source = open_query_bag(
         job.bag, scene_map.fixed_frame, ground_truth=job.ground_truth,
         color_topic=job.color_topic, depth_topic=job.depth_topic if job.use_depth else "",
@@ -88,6 +90,7 @@ def evaluate_bag(job: LocalizeJob) -> tuple[LocalizeResult, dict]:
         "depth_used": bool(result.reader.depth_topic) and job.use_depth,
         "device": str(result.localizer.device),
         "backend": result.localizer.regressor.backend,
+        "head_dtype": str(result.localizer.regressor.head_dtype or "float32").replace("torch.", ""),
         "read_report": result.reader.report.summary(),
     })
     return result, summary

@@ -540,7 +540,8 @@ class LocalizeNode(LifecycleNode):
 
             scene_map = load_map(path)
             config = LocalizerConfig(min_inliers=self.params["min_inliers"],
-                                     backend=self.params["backend"])
+                                     backend=self.params["backend"],
+                                     precision=self.params["precision"])
             return Localizer(scene_map, config, device=self.params["device"]), ""
         except ScrLocalizerError as exc:
             return None, f"cannot load map '{path}': {exc}"

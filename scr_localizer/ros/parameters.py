@@ -57,6 +57,10 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("backend", "auto", "Encoder inference: torch, onnxruntime (CPU; the graph is "
                   "exported once and cached by weight hash) or auto (onnxruntime on the CPU "
                   "when installed)", choices=("torch", "onnxruntime", "auto")),
+    # Same choices as `scr-localizer localize --precision` (scr_localizer.model.precision).
+    ParameterSpec("precision", "auto", "The head's hidden layers: auto (fp16 on CUDA, bf16 on "
+                  "CPUs with AMX or AVX512-BF16, else fp32) or float32",
+                  choices=("auto", "float32")),
     ParameterSpec("color_topic", LIVE_COLOR_TOPIC, "sensor_msgs/Image colour stream (relative "
                   "names resolve in the node's namespace)"),
     ParameterSpec("depth_topic", LIVE_DEPTH_TOPIC, "sensor_msgs/Image depth registered to "
