@@ -125,38 +125,58 @@ def apply_pose_update(world_from_camera: np.ndarray, delta: np.ndarray) -> np.nd
     return updated
 
 
-def _camera_points_and_jacobian(world_from_camera: np.ndarray, scene_xyz: np.ndarray):
-    """Camera-frame points and d(point)/d(delta) (Nx3x6) for the left perturbation above."""
+def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise a x b for ...x3 arrays (broadcasting; np.cross is several times slower)."""
+    out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+    out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
+    out[..., 1] = a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2]
+    out[..., 2] = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return out
+
+
+def _projection(world_from_camera, pixels, scene_xyz, camera: PinholeCamera):
+    """(residuals Nx2 in pixels of the undistorted image, camera-frame points, map-frame
+    offsets X - t); points behind the camera get a residual that is never an inlier."""
     rotation, translation = world_from_camera[:3, :3], world_from_camera[:3, 3]
     relative = scene_xyz - translation
     points = relative @ rotation  # R^T (X - t)
-    jac = np.empty((len(scene_xyz), 3, 6))
-    jac[:, :, :3] = -rotation.T
-    jac[:, :, 3:] = rotation.T @ _skew(relative)
-    return points, jac
+    z = np.maximum(points[:, 2], 1e-6)
+    residuals = np.empty((len(points), 2))
+    residuals[:, 0] = camera.fx * points[:, 0] / z + camera.cx - pixels[:, 0]
+    residuals[:, 1] = camera.fy * points[:, 1] / z + camera.cy - pixels[:, 1]
+    residuals[points[:, 2] <= 1e-6] = 1e6
+    return residuals, points, relative
 
 
 def _reprojection_terms(world_from_camera, pixels, scene_xyz, camera: PinholeCamera):
-    """Residuals (Nx2, pixels, undistorted image) and their Jacobian (Nx2x6)."""
-    points, dpoints = _camera_points_and_jacobian(world_from_camera, scene_xyz)
-    z = np.maximum(points[:, 2], 1e-6)
-    projected = np.stack(
-        [camera.fx * points[:, 0] / z + camera.cx, camera.fy * points[:, 1] / z + camera.cy], axis=1
-    )
-    dproj = np.zeros((len(points), 2, 3))
-    dproj[:, 0, 0] = camera.fx / z
-    dproj[:, 0, 2] = -camera.fx * points[:, 0] / z**2
-    dproj[:, 1, 1] = camera.fy / z
-    dproj[:, 1, 2] = -camera.fy * points[:, 1] / z**2
-    residuals = projected - pixels
-    residuals[points[:, 2] <= 1e-6] = 1e6  # behind the camera: never an inlier
-    return residuals, dproj @ dpoints, points
+    """Residuals (Nx2, pixels, undistorted image), their Jacobian (Nx2x6) for the left
+    perturbation of apply_pose_update, the camera-frame points and the offsets X - t.
+
+    With A = d(pixel)/d(camera point) R^T (per row a), d/d(delta t) = -A and d/d(delta rot) =
+    a x (X - t), since a^T [v]x = (a x v)^T: no Nx3x6 point Jacobian is formed."""
+    residuals, points, relative = _projection(world_from_camera, pixels, scene_xyz, camera)
+    rotation = world_from_camera[:3, :3]
+    inverse_z = 1.0 / np.maximum(points[:, 2], 1e-6)
+    x_over_z, y_over_z = points[:, 0] * inverse_z, points[:, 1] * inverse_z
+    a = np.empty((len(points), 2, 3))
+    a[:, 0] = (camera.fx * inverse_z)[:, None] * (rotation[:, 0] - x_over_z[:, None]
+                                                  * rotation[:, 2])
+    a[:, 1] = (camera.fy * inverse_z)[:, None] * (rotation[:, 1] - y_over_z[:, None]
+                                                  * rotation[:, 2])
+    jacobian = np.empty((len(points), 2, 6))
+    jacobian[:, :, :3] = -a
+    jacobian[:, :, 3:] = _cross_rows(a, relative[:, None, :])
+    return residuals, jacobian, points, relative
 
 
-def _depth_terms(world_from_camera, scene_xyz, measured_depth):
-    """Residuals (N, metres: predicted point's depth minus measured depth) and Jacobian (Nx6)."""
-    points, dpoints = _camera_points_and_jacobian(world_from_camera, scene_xyz)
-    return points[:, 2] - measured_depth, dpoints[:, 2, :]
+def _depth_terms(world_from_camera, points, relative, measured_depth):
+    """Residuals (N, metres: predicted point's depth minus measured depth) and Jacobian (Nx6),
+    from the camera-frame points and offsets X - t of those cells."""
+    axis = world_from_camera[:3, 2]  # the camera's z axis in the map: depth = axis . (X - t)
+    jacobian = np.empty((len(points), 6))
+    jacobian[:, :3] = -axis
+    jacobian[:, 3:] = _cross_rows(axis[None, :], relative)
+    return points[:, 2] - measured_depth, jacobian
 
 
 def _robust_sigma(residual_norms: np.ndarray, floor: float) -> float:
@@ -196,7 +216,7 @@ def refine_pose(
             depth_rows = None
     jtj = None
     for iteration in range(iterations + 1):
-        r_px, j_px, points = _reprojection_terms(pose, pixels, scene_xyz, camera)
+        r_px, j_px, points, relative = _reprojection_terms(pose, pixels, scene_xyz, camera)
         # Scene coordinate errors are roughly isotropic in 3D, so a cell's pixel error shrinks
         # with its depth: whiten by the lateral metric error (pixels x depth / focal).
         metres_per_px = np.maximum(points[:, 2], 1e-3) / focal
@@ -208,7 +228,8 @@ def refine_pose(
         jtj = weighted.T @ j_px.reshape(-1, 6)
         jtr = weighted.T @ r_px.reshape(-1)
         if depth_rows is not None:
-            r_d, j_d = _depth_terms(pose, scene_xyz[depth_rows], measured_depth[depth_rows])
+            r_d, j_d = _depth_terms(pose, points[depth_rows], relative[depth_rows],
+                                    measured_depth[depth_rows])
             sigma_d = _robust_sigma(r_d, 1e-3)
             w_d = _huber_weights(r_d / sigma_d) / sigma_d**2
             jtj += (j_d * w_d[:, None]).T @ j_d
@@ -307,7 +328,7 @@ def _invert(pose: np.ndarray) -> np.ndarray:
 
 
 def _reprojection_inliers(pose, image_points, scene, camera, threshold) -> np.ndarray:
-    residuals, _, _ = _reprojection_terms(pose, image_points, scene, camera)
+    residuals = _projection(pose, image_points, scene, camera)[0]
     return np.einsum("ij,ij->i", residuals, residuals) < threshold**2
 
 
