@@ -3,7 +3,7 @@ publishes it right after the fix's map->odom, which is future-dated like nav2_am
 rate it sustains while a camera publishes 640x480 RGB-D at 30 Hz.
 
     python -m benchmarks.bench_ros_node [--quick] [--map PATH] [--device cpu] [--rate 30]
-        [--backend torch|onnxruntime|auto]
+        [--backend torch|onnxruntime|auto] [--network-threads N]
 
 Three processes, as on a robot: the node (`scr-localizer localize-node`), a player publishing
 redkitchen query frames 50-99 in a loop (colour rgb8, depth 16UC1, CameraInfo, odom->base_link,
@@ -60,7 +60,7 @@ def _environment(domain_id: int, log_dir: Path, transport: str) -> dict[str, str
 
 def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, duration_s: float,
             transport: str = "large_data", startup_timeout_s: float = 180.0,
-            backend: str = "auto") -> dict:
+            backend: str = "auto", network_threads: int = 0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from geometry_msgs.msg import PoseWithCovarianceStamped
@@ -81,7 +81,8 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     node_log = open(log_dir / "node.log", "w")  # noqa: SIM115 - closed below
     node = subprocess.Popen(
         [sys.executable, "-m", "scr_localizer.cli", "localize-node", "--ros-args",
-         "-p", f"map_path:={map_path}", "-p", f"device:={device}", "-p", f"backend:={backend}"],
+         "-p", f"map_path:={map_path}", "-p", f"device:={device}", "-p", f"backend:={backend}",
+         "-p", f"network_threads:={network_threads}"],
         env=env, stdout=node_log, stderr=subprocess.STDOUT)
     player = None
     rclpy.init()
@@ -135,6 +136,7 @@ def measure(map_path: Path, redkitchen: Path, device: str, rate_hz: float, durat
     return {
         "device": device,
         "backend": backend,
+        "network_threads": network_threads,
         "transport": transport,
         "input_rate_hz_requested": rate_hz,
         "input_rate_hz_received": input_count / duration_s,
@@ -163,6 +165,8 @@ def main(argv=None) -> int:
     parser.add_argument("--transport", choices=TRANSPORTS + ("both",), default="both")
     parser.add_argument("--backend", default="auto", choices=("torch", "onnxruntime", "auto"),
                         help="the node's encoder backend parameter")
+    parser.add_argument("--network-threads", type=int, default=0,
+                        help="the node's network_threads parameter (0: every core but one)")
     args = parser.parse_args(argv)
 
     from benchmarks.bench_localization import DEFAULT_MAP, REDKITCHEN, get_map
@@ -174,7 +178,8 @@ def main(argv=None) -> int:
     results = []
     for transport in transports:
         result = measure(map_path, REDKITCHEN, args.device, args.rate,
-                         20.0 if args.quick else 60.0, transport, backend=args.backend)
+                         20.0 if args.quick else 60.0, transport, backend=args.backend,
+                         network_threads=args.network_threads)
         result["map"] = str(map_path)
         results.append(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -184,8 +189,9 @@ def main(argv=None) -> int:
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     print("| transport | input Hz (req/recv) | fixes Hz | processed Hz | latency p50 ms | p95 ms | "
-          "max ms | superseded | stale | TF late | device | backend | load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "max ms | superseded | stale | TF late | device | backend | network threads | "
+          "load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         d = result["node_diagnostics"]
         print(f"| {result['transport']} | {args.rate:g} / {fmt(result['input_rate_hz_received'])} | "
@@ -193,7 +199,8 @@ def main(argv=None) -> int:
               f"{fmt(result['latency_ms_p50'])} | {fmt(result['latency_ms_p95'])} | "
               f"{fmt(result['latency_ms_max'])} | {d.get('frames_superseded', '?')} | "
               f"{d.get('frames_stale', '?')} | {d.get('frames_rejected_input', '?')} | "
-              f"{result['device']} | {result['backend']} | {result['load_average_1min']:.1f} |")
+              f"{result['device']} | {result['backend']} | {result['network_threads'] or 'auto'} | "
+              f"{result['load_average_1min']:.1f} |")
     return 0
 
 

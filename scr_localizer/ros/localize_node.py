@@ -536,7 +536,11 @@ class LocalizeNode(LifecycleNode):
                           "the mapping node")
         try:
             from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+            from scr_localizer.model.backends import set_network_threads
             from scr_localizer.model.map_file import load_map
+
+            # Before the localizer: its ONNX Runtime session takes torch's thread count.
+            set_network_threads(self.params["network_threads"])
 
             scene_map = load_map(path)
             config = LocalizerConfig(min_inliers=self.params["min_inliers"],
