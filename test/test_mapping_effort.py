@@ -3,6 +3,7 @@ early stopping on held-out cells, the cool-down schedule (real redkitchen frames
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from scr_localizer.errors import ScrLocalizerError
@@ -38,6 +39,22 @@ def test_cool_down_takes_the_schedule_to_its_end():
     ("8", 4, 4)])
 def test_submap_count(request_, frames, expected):
     assert submap_count(request_, frames, 300) == expected
+
+
+def test_auto_gives_a_head_per_direction_when_the_cameras_looked_all_around(redkitchen):
+    from scr_localizer.demo.trajectories import SCENES
+    from scr_localizer.mapping.submaps import view_direction_bins
+
+    area = view_direction_bins(np.asarray(SCENES["area"][0](300)))
+    room = view_direction_bins(np.asarray(SCENES["room360"][0](600)))
+    kitchen = view_direction_bins(np.asarray(
+        [f.world_from_camera for f in iter_frames(redkitchen, range(0, 1000, 10))]))
+    # Measured: area 4, redkitchen 3-5, room360 14 (a room seen all around).
+    assert area <= 6 and kitchen <= 6 and room >= 10
+    assert submap_count("auto", 300, 300, area) == 1
+    assert submap_count("auto", 600, 300, room) == room
+    assert submap_count("3", 600, 300, room) == 3  # a number is taken as asked
+    assert view_direction_bins(np.zeros((0, 4, 4))) == 0
 
 
 @pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5", ""])

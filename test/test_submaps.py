@@ -16,6 +16,7 @@ from scr_localizer.io.seven_scenes import iter_frames
 from scr_localizer.localization.localizer import (
     LocalizationResult,
     Localizer,
+    LocalizerConfig,
     most_confident,
 )
 from scr_localizer.mapping.parallel import ray_available, resolve_engine
@@ -80,6 +81,27 @@ def test_map_with_submaps_round_trips_and_localizes_with_the_right_head(
         assert part_of[result.submap] == part
         error = np.linalg.norm(result.world_from_camera[:3, 3] - frame.world_from_camera[:3, 3])
         assert error < 0.1
+
+
+def test_head_selection_solves_only_the_head_that_saw_the_view(submap_trainer, redkitchen):
+    """With max_solved_heads 1 the pose solver runs on one head only: the cheap selection
+    (distances between measured points with depth, a short RANSAC without) must pick the
+    head of the part the frame lies in, or the fix fails."""
+    scene_map = submap_trainer.scene_map(source="submap test")
+    part_of = ["A" if _near(region, redkitchen, PART_A) else "B" for region in scene_map.regions]
+    localizer = Localizer(scene_map, LocalizerConfig(max_solved_heads=1), device="cpu")
+    for frame_index, part in ((18, "A"), (318, "B")):
+        frame = next(iter_frames(redkitchen, [frame_index]))
+        for depth in (frame.depth, None):
+            regression = localizer.regress_frame(frame.color, frame.camera, depth)
+            assert len(regression.heads) == len(regression.scene_xyz) == 1
+            assert part_of[regression.heads[0]] == part
+            assert "head_selection" in regression.timings_ms
+            result = localizer.solve_regression(regression)
+            assert part_of[result.submap] == part
+            error = np.linalg.norm(result.world_from_camera[:3, 3]
+                                   - frame.world_from_camera[:3, 3])
+            assert error < 0.15
 
 
 def _near(region, redkitchen, frames) -> bool:

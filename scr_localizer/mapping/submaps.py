@@ -30,6 +30,21 @@ def split_features(world_from_camera: np.ndarray, view_weight_m: float = VIEW_WE
     return np.concatenate([poses[:, :3, 3], view_weight_m * poses[:, :3, 2]], axis=1)
 
 
+def view_direction_bins(world_from_camera: np.ndarray, min_share: float = 0.02) -> int:
+    """In how many of 60 evenly spread directions (~26 degrees apart) the cameras looked,
+    counting those that hold at least `min_share` of the frames: how far around the scene
+    the mapping run turned (submap_count's `auto`)."""
+    axes = np.asarray(world_from_camera, dtype=np.float64)[:, :3, 2]
+    if len(axes) == 0:
+        return 0
+    index = np.arange(60) + 0.5  # a Fibonacci sphere
+    polar, azimuth = np.arccos(1 - 2 * index / 60), np.pi * (1 + 5 ** 0.5) * index
+    directions = np.stack([np.cos(azimuth) * np.sin(polar), np.sin(azimuth) * np.sin(polar),
+                           np.cos(polar)], axis=1)
+    counts = np.bincount(np.argmax(axes @ directions.T, axis=1), minlength=60)
+    return int(np.count_nonzero(counts >= max(1.0, min_share * len(axes))))
+
+
 def _kmeans(features: np.ndarray, count: int, seed: int, rounds: int = 50) -> np.ndarray:
     """Cluster centres (k-means++ start, Lloyd rounds); deterministic for a seed."""
     rng = np.random.default_rng(seed)

@@ -152,7 +152,17 @@ class SceneCoordinateRegressor:
         """(pixels, [scene_xyz of each head asked for]): the encoder runs once, then every
         head (submaps) on the same cells. `heads` None: all of them."""
         timer = timer or StageTimer(self.device)
-        chosen = range(len(self.heads)) if heads is None else heads
+        pixels, cells = self.encode_cells(color, max_cells, timer)
+        scene_xyz = self.forward_heads(cells, range(len(self.heads)) if heads is None else heads)
+        timer.lap("head")
+        return pixels, scene_xyz
+
+    @torch.inference_mode()
+    def encode_cells(self, color: np.ndarray, max_cells: int = 0,
+                     timer: StageTimer | None = None) -> tuple[np.ndarray, torch.Tensor]:
+        """(pixels Mx2 in input pixel coordinates, their descriptors MxD on the device): the
+        encoder's half, shared by every head."""
+        timer = timer or StageTimer(self.device)
         height, width = color.shape[:2]
         layout = self._layout(width, height, max_cells)
         gray = self._upload(color, layout)
@@ -163,12 +173,19 @@ class SceneCoordinateRegressor:
         cells = descriptors[0].flatten(1).T
         if not layout["all"]:
             cells = cells.index_select(0, layout["selected"])
+        return layout["pixels"], cells
+
+    @torch.inference_mode()
+    def forward_heads(self, cells: torch.Tensor, heads, rows: np.ndarray | None = None
+                      ) -> list[np.ndarray]:
+        """Scene coordinates (Mx3 float32, map frame) of the given heads for the encoded cells
+        (or only the cells at `rows`)."""
+        if rows is not None:
+            cells = cells.index_select(0, torch.as_tensor(rows, device=cells.device))
         with torch.autocast(self.device.type, dtype=self.head_dtype,
                             enabled=self.head_dtype is not None):
-            scene_xyz = [self.heads[index].forward_cells(cells) for index in chosen]
-        scene_xyz = [xyz.cpu().numpy() for xyz in scene_xyz]
-        timer.lap("head")
-        return layout["pixels"], scene_xyz
+            scene_xyz = [self.heads[index].forward_cells(cells) for index in heads]
+        return [xyz.cpu().numpy() for xyz in scene_xyz]
 
     def predict(
         self, color_rgb_uint8: np.ndarray, camera: PinholeCamera | None = None

@@ -128,7 +128,15 @@ def build_map(job: MapJob) -> MapResult:
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
     budget = f", at most {config.time_budget_s:g} s" if config.time_budget_s > 0 else ""
-    count = submap_count(config.submaps, trainer.stats.frames_used, config.submap_frames)
+    from scr_localizer.mapping.submaps import buffer_poses, view_direction_bins
+
+    directions = (view_direction_bins(buffer_poses(trainer.buffer))
+                  if trainer.buffer is not None else 0)
+    count = submap_count(config.submaps, trainer.stats.frames_used, config.submap_frames,
+                         directions)
+    if str(config.submaps).strip().lower() == "auto":
+        LOG.info(f"submaps auto: {count} (the cameras looked in {directions} directions, "
+                 f"{trainer.stats.frames_used} frames)")
     effort = (f"about {config.planned_iterations(len(trainer.buffer) // count)} iterations "
               f"planned per head ({config.passes:g} passes, at most {config.iterations})"
               if config.passes > 0 else f"up to {config.iterations} iterations")
