@@ -241,10 +241,7 @@ class Localizer:
                     sample[subset], per_head[head][subset], camera_xyz[subset], camera,
                     ransac).inlier_count
         else:
-            pnp = self.config.pnp
-            short = PnPConfig(**{**pnp.__dict__, "max_iterations": 100,
-                                 "min_iterations": min(pnp.min_iterations, 100),
-                                 "refine_iterations": 0})
+            short = self._short_pnp(100)
             scores = [estimate_pose_rgb(sample, xyz, camera, short).inlier_count
                       for xyz in per_head]
         order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
@@ -335,13 +332,9 @@ class Localizer:
         # The best competing hypothesis among the cells the fix does not explain.
         rest = ~inliers
         if np.count_nonzero(rest) >= 12 and self.config.competitor_iterations > 0:
-            pnp = self.config.pnp
             competitor = estimate_pose_rgb(
                 pixels[rest], scene_xyz[rest], camera,
-                PnPConfig(**{**pnp.__dict__, "max_iterations": self.config.competitor_iterations,
-                             "min_iterations": min(pnp.min_iterations,
-                                                   self.config.competitor_iterations),
-                             "refine_iterations": 0}))
+                self._short_pnp(self.config.competitor_iterations))
             evidence.second_ratio = competitor.inlier_count / max(count, 1)
         if depth is not None:
             measured = _sample_depth(np.asarray(depth, dtype=np.float32), pixels)
@@ -354,6 +347,13 @@ class Localizer:
                     np.abs(predicted[:, 2] - measured[has]) < tolerance))
         timings["evidence"] = (time.perf_counter() - start) * 1e3
         return evidence
+
+    def _short_pnp(self, iterations: int) -> PnPConfig:
+        """The PnP RANSAC with at most `iterations` and no refinement (rankings, evidence)."""
+        pnp = self.config.pnp
+        return PnPConfig(**{**pnp.__dict__, "max_iterations": iterations,
+                            "min_iterations": min(pnp.min_iterations, iterations),
+                            "refine_iterations": 0})
 
     def _solve(self, pixels, scene_xyz, camera, depth) -> PoseEstimate:
         config = self.config
