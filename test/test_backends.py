@@ -67,3 +67,14 @@ def test_auto_falls_back_to_torch_when_the_graph_cannot_be_cached(small_redkitch
     assert SceneCoordinateRegressor(scene_map, "cpu", backend="auto").backend == "torch"
     with pytest.raises(ScrLocalizerError, match="'onnxruntime' could not be set up"):
         SceneCoordinateRegressor(scene_map, "cpu", backend="onnxruntime")
+
+
+def test_network_threads_leave_a_core_to_the_solver():
+    from scr_localizer.model.backends import set_network_threads, usable_cores
+
+    before = torch.get_num_threads()
+    try:
+        assert set_network_threads(0) == max(1, usable_cores() - 1) == torch.get_num_threads()
+        assert set_network_threads(3) == 3 == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
