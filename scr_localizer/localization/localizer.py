@@ -49,6 +49,8 @@ class LocalizerConfig:
     gate: str = "confidence"
     min_confidence: float | None = None  # None: the fitted threshold for the target precision
     competitor_iterations: int = 200  # RANSAC iterations for the best competing hypothesis
+    # ... on a random subset of this many of the cells the fix leaves (all of them are scored).
+    competitor_points: int = 1000
     # Images of other scenes (shuffled pixels, noise) get <= ~40 of 2400 by chance; with the
     # confidence gate min_inliers is only a floor under it.
     min_inliers: int = 80
@@ -334,7 +336,8 @@ class Localizer:
         if np.count_nonzero(rest) >= 12 and self.config.competitor_iterations > 0:
             competitor = estimate_pose_rgb(
                 pixels[rest], scene_xyz[rest], camera,
-                self._short_pnp(self.config.competitor_iterations))
+                self._short_pnp(self.config.competitor_iterations,
+                                self.config.competitor_points))
             evidence.second_ratio = competitor.inlier_count / max(count, 1)
         if depth is not None:
             measured = _sample_depth(np.asarray(depth, dtype=np.float32), pixels)
@@ -348,12 +351,14 @@ class Localizer:
         timings["evidence"] = (time.perf_counter() - start) * 1e3
         return evidence
 
-    def _short_pnp(self, iterations: int) -> PnPConfig:
-        """The PnP RANSAC with at most `iterations` and no refinement (rankings, evidence)."""
+    def _short_pnp(self, iterations: int, points: int | None = None) -> PnPConfig:
+        """The PnP RANSAC with at most `iterations` (on at most `points` random cells) and no
+        refinement: for rankings and evidence, which need the inliers only."""
         pnp = self.config.pnp
         return PnPConfig(**{**pnp.__dict__, "max_iterations": iterations,
                             "min_iterations": min(pnp.min_iterations, iterations),
-                            "refine_iterations": 0})
+                            "refine_iterations": 0,
+                            "max_ransac_points": points or pnp.max_ransac_points})
 
     def _solve(self, pixels, scene_xyz, camera, depth) -> PoseEstimate:
         config = self.config

@@ -43,7 +43,7 @@ class PnPConfig:
     min_iterations: int = 64
     max_iterations: int = 1000
     success_prob: float = 0.9999
-    refine_iterations: int = 8
+    refine_iterations: int = 8  # 0: the RANSAC pose as it is, no covariance (rankings only)
     seed: int = 0
 
 
@@ -307,7 +307,7 @@ def estimate_pose_rgb(
     camera_from_world[:3, 3] = solution.t
     pose = _invert(camera_from_world)
     inliers = _reprojection_inliers(pose, image_points, scene, camera, threshold)
-    if np.count_nonzero(inliers) >= 6:
+    if np.count_nonzero(inliers) >= 6 and config.refine_iterations > 0:
         pose, covariance = refine_pose(
             pose, image_points[inliers], scene[inliers], camera,
             measured_depth=None if measured_depth is None else measured_depth[inliers],
