@@ -50,6 +50,9 @@ class LocalizerConfig:
     min_confidence: float | None = None  # None: the fitted threshold for the target precision
     competitor_iterations: int = 200  # RANSAC iterations for the best competing hypothesis
     # ... on a random subset of this many of the cells the fix leaves (all of them are scored).
+    # 500 cut the evidence from 4.8 to 2.3 ms per frame, but revisit/rgbd then accepted one
+    # more wrong fix at a consistent reference (benchmarks/results/localization.md,
+    # 2026-12-05): kept at 1000, precision first.
     competitor_points: int = 1000
     # Images of other scenes (shuffled pixels, noise) get <= ~40 of 2400 by chance; with the
     # confidence gate min_inliers is only a floor under it.
