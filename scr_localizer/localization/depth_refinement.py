@@ -21,7 +21,7 @@ import numpy as np
 
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.surface import DepthKeyframes, SurfaceModel
-from scr_localizer.localization.pose_solvers import apply_pose_update
+from scr_localizer.localization.pose_solvers import apply_pose_update, cross_rows
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,7 @@ class SurfaceAligner:
             sigma = max(1.4826 * float(np.median(np.abs(r))), config.min_sigma_m)
             a = np.abs(r) / sigma
             weights = np.where(a <= config.huber_k, 1.0, config.huber_k / np.maximum(a, 1e-12))
-            jac = np.empty((len(r), 6))
-            jac[:, :3] = n
-            jac[:, 3] = p[:, 1] * n[:, 2] - p[:, 2] * n[:, 1]
-            jac[:, 4] = p[:, 2] * n[:, 0] - p[:, 0] * n[:, 2]
-            jac[:, 5] = p[:, 0] * n[:, 1] - p[:, 1] * n[:, 0]
+            jac = np.concatenate([n, cross_rows(p, n)], axis=1)
             # The data's information is deflated by the covariance scale before it meets the
             # (calibrated) prior, so the two combine as the probabilities they stand for.
             weighted = jac * (weights / (sigma**2 * config.covariance_scale))[:, None]

@@ -28,7 +28,7 @@ from scr_localizer.localization.pose_solvers import (
     position_std_m,
     rotation_std_deg,
 )
-from scr_localizer.model.precision import PRECISIONS
+from scr_localizer.model.precision import check_precision
 from scr_localizer.model.regressor import SceneCoordinateRegressor, StageTimer
 
 DEPTH_SOLVERS = ("joint", "kabsch", "pnp+depth", "pnp")
@@ -87,9 +87,7 @@ class LocalizerConfig:
                 f"unknown depth_solver '{self.depth_solver}'; expected one of "
                 f"{', '.join(DEPTH_SOLVERS)}"
             )
-        if self.precision not in PRECISIONS:
-            raise ScrLocalizerError(
-                f"unknown precision '{self.precision}'; expected one of {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
         if self.gate not in GATES:
             raise ScrLocalizerError(
                 f"unknown gate '{self.gate}'; expected one of {', '.join(GATES)}")

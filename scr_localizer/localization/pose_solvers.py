@@ -125,7 +125,7 @@ def apply_pose_update(world_from_camera: np.ndarray, delta: np.ndarray) -> np.nd
     return updated
 
 
-def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise a x b for ...x3 arrays (broadcasting; np.cross is several times slower)."""
     out = np.empty(np.broadcast_shapes(a.shape, b.shape))
     out[..., 0] = a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1]
@@ -165,7 +165,7 @@ def _reprojection_terms(world_from_camera, pixels, scene_xyz, camera: PinholeCam
                                                   * rotation[:, 2])
     jacobian = np.empty((len(points), 2, 6))
     jacobian[:, :, :3] = -a
-    jacobian[:, :, 3:] = _cross_rows(a, relative[:, None, :])
+    jacobian[:, :, 3:] = cross_rows(a, relative[:, None, :])
     return residuals, jacobian, points, relative
 
 
@@ -175,7 +175,7 @@ def _depth_terms(world_from_camera, points, relative, measured_depth):
     axis = world_from_camera[:3, 2]  # the camera's z axis in the map: depth = axis . (X - t)
     jacobian = np.empty((len(points), 6))
     jacobian[:, :3] = -axis
-    jacobian[:, 3:] = _cross_rows(axis[None, :], relative)
+    jacobian[:, 3:] = cross_rows(axis[None, :], relative)
     return points[:, 2] - measured_depth, jacobian
 
 

@@ -28,14 +28,19 @@ def cpu_computes_bfloat16() -> bool:
         return False
 
 
+def check_precision(precision: str) -> None:
+    """One-line error for a precision that is not one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise ScrLocalizerError(
+            f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
+
+
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for the head on `device`, or None for plain float32.
 
     precision 'auto': float16 on CUDA, bfloat16 on a CPU that computes it natively, float32
     otherwise; 'float32': always float32 (bit-for-bit the reference)."""
-    if precision not in PRECISIONS:
-        raise ScrLocalizerError(
-            f"unknown precision '{precision}'; expected one of {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if precision == "float32":
         return None
     if device.type == "cuda":
