@@ -69,9 +69,9 @@ class LocalizerConfig:
     # Optionally also x inliers / effective_independent_cells (when > 1; 0 disables).
     effective_independent_cells: int = 0
     seed: int = 0
-    # Encoder backend: torch, onnxruntime (CPU) or auto (model.backends): ONNX Runtime when it
-    # is installed and the device is the CPU. bench_localization --quick, 2 cores: encoder
-    # 40.9 ms against PyTorch's 56.5-78.1 ms on the same frames.
+    # Encoder backend: torch, onnxruntime (CPU) or auto (model.backends.resolve_backend):
+    # PyTorch on CUDA and on CPUs with native bfloat16 (channels-last, coarse blocks in
+    # bfloat16), elsewhere ONNX Runtime when it is installed and the device is the CPU.
     backend: str = "auto"
     # Head hidden layers (model.precision): auto = fp16 on CUDA, bf16 on CPUs with AMX or
     # AVX512-BF16 (head 4.6 -> 1.1 ms per frame there), fp32 elsewhere; float32 = always fp32.

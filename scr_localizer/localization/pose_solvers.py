@@ -43,6 +43,12 @@ class PnPConfig:
     min_iterations: int = 64
     max_iterations: int = 1000
     success_prob: float = 0.9999
+    # PoseLib's dyn_num_trials_mult: RANSAC stops after this times the iterations that
+    # success_prob needs at the best inlier ratio so far (PoseLib's default is 3). With 1:
+    # redkitchen interleaved, 100 queries, 34 % inliers: 645 -> ~230 iterations, RANSAC 7.2 ->
+    # 5.5 ms, poses within 2.7 mm of those with 3; the hard cases' precision unchanged
+    # (benchmarks/results/localization.md, 2026-12-05). Hard frames hit max_iterations anyway.
+    trials_multiplier: float = 1.0
     refine_iterations: int = 8  # 0: the RANSAC pose as it is, no covariance (rankings only)
     seed: int = 0
 
@@ -292,6 +298,7 @@ def estimate_pose_rgb(
         "min_iterations": config.min_iterations,
         "max_iterations": config.max_iterations,
         "success_prob": config.success_prob,
+        "dyn_num_trials_mult": config.trials_multiplier,
         "seed": config.seed,
     }
     bundle_options = {"loss_type": "CAUCHY", "loss_scale": 0.5 * threshold, "max_iterations": 25}

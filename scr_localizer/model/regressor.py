@@ -11,6 +11,7 @@ thousand 3-vectors) come back.
 from __future__ import annotations
 
 import copy
+import functools
 import os
 import time
 
@@ -79,7 +80,7 @@ class SceneCoordinateRegressor:
         self.head_dtype = autocast_dtype(self.device, precision)
         self.use_fp16 = self.head_dtype == torch.float16
         # The one encoder call of inference: PyTorch, or the same graph in ONNX Runtime.
-        self.backend = resolve_backend(backend, self.device)
+        self.backend = resolve_backend(backend, self.device, self.head_dtype)
         self._encode = self.encoder
         if self.backend == "onnxruntime":
             try:
@@ -92,6 +93,14 @@ class SceneCoordinateRegressor:
                 LOG.warning(f"backend auto: ONNX Runtime could not be set up ({exc}); using "
                             "PyTorch")
                 self.backend = "torch"
+        # PyTorch on the CPU: channels-last convolutions (oneDNN's fast layout) and, where
+        # the head runs in bfloat16, the encoder's coarse blocks too (forward_mixed).
+        self.encoder_dtype = None
+        if self.backend == "torch" and self.device.type == "cpu":
+            module = copy.deepcopy(self.encoder).to(memory_format=torch.channels_last)
+            self.encoder_dtype = self.head_dtype
+            self._encode = (module if self.encoder_dtype is None else
+                            functools.partial(module.forward_mixed, dtype=self.encoder_dtype))
         self.seed = seed
         self._layouts: dict = {}
 
@@ -167,6 +176,8 @@ class SceneCoordinateRegressor:
         layout = self._layout(width, height, max_cells)
         gray = self._upload(color, layout)
         timer.lap("preprocess")
+        if self.device.type == "cpu" and self.backend == "torch":
+            gray = gray.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
             descriptors = self._encode(gray)
         timer.lap("encoder")
