@@ -76,3 +76,13 @@ def test_choices_and_ranges_are_checked_with_one_line(name, value, expected):
     problem = parameter_problem(spec, value)
     assert expected in problem and "\n" not in problem, problem
     assert parameter_problem(spec, spec.default) == ""
+
+
+def test_localize_node_defaults_are_the_localizers():
+    """The node's localizer parameters start where LocalizerConfig does (one default each)."""
+    from scr_localizer.localization.localizer import LocalizerConfig
+
+    node = {spec.name: spec.default for spec in NODE_PARAMETERS["localize_node"]}
+    config = LocalizerConfig()
+    for name in ("min_inliers", "backend", "precision", "max_solved_heads"):
+        assert node[name] == getattr(config, name), name

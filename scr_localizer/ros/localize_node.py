@@ -545,7 +545,8 @@ class LocalizeNode(LifecycleNode):
             scene_map = load_map(path)
             config = LocalizerConfig(min_inliers=self.params["min_inliers"],
                                      backend=self.params["backend"],
-                                     precision=self.params["precision"])
+                                     precision=self.params["precision"],
+                                     max_solved_heads=self.params["max_solved_heads"])
             return Localizer(scene_map, config, device=self.params["device"]), ""
         except ScrLocalizerError as exc:
             return None, f"cannot load map '{path}': {exc}"
