@@ -143,6 +143,53 @@ def table(rows, header):
     return "\n".join(lines)
 
 
+def compare(scene_map, frames, default, overrides: dict, device, passes: int = 2) -> int:
+    """Print stage means, the p50 total and pose differences of the default configuration and
+    `overrides` (nested dicts for pnp / rgbd / depth_refinement), run frame by frame in turn
+    (the first pass warms up and is not counted)."""
+    from scr_localizer.localization.depth_refinement import DepthRefinementConfig
+    from scr_localizer.localization.localizer import Localizer
+    from scr_localizer.localization.pose_solvers import PnPConfig, RGBDConfig
+
+    nested = {"pnp": PnPConfig, "rgbd": RGBDConfig, "depth_refinement": DepthRefinementConfig}
+    other = replace(default, **{key: nested[key](**value) if key in nested else value
+                                for key, value in overrides.items()})
+    localizers = {"default": Localizer(scene_map, default, device=device),
+                  "compared": Localizer(scene_map, other, device=device)}
+    for mode in ("RGB-D", "RGB"):
+        stages = {name: {} for name in localizers}
+        poses = {name: [] for name in localizers}
+        for rep in range(passes):
+            for frame in frames:
+                for name, localizer in localizers.items():
+                    result = localizer.localize(frame.color, frame.camera,
+                                                frame.depth if mode == "RGB-D" else None)
+                    if rep == 0:
+                        continue
+                    for stage, ms in result.timings_ms.items():
+                        stages[name].setdefault(stage, []).append(ms)
+                    poses[name].append((result.world_from_camera, frame.world_from_camera,
+                                        result.success))
+        shift = [np.linalg.norm(a[0][:3, 3] - b[0][:3, 3]) * 1000
+                 for a, b in zip(poses["default"], poses["compared"])]
+        print(f"\n## {mode}: default vs {json.dumps(overrides)} (load average "
+              f"{os.getloadavg()[0]:.1f})\n")
+        rows = []
+        for name in localizers:
+            errors = [np.linalg.norm(p[:3, 3] - t[:3, 3]) * 100 for p, t, _ in poses[name]]
+            total = float(np.median(stages[name]["total"]))
+            rows.append([name, " ".join(f"{k} {np.mean(v):.1f}" for k, v in stages[name].items()
+                                        if k != "total"),
+                         f"{np.mean(stages[name]['total']):.1f}", f"{total:.1f}",
+                         f"{1000 / total:.1f}", f"{np.median(errors):.3f}",
+                         sum(ok for _, _, ok in poses[name])])
+        print(table(rows, ["config", "stage means ms", "total ms", "p50 ms", "Hz at p50",
+                           "median cm", "localized"]))
+        print(f"\nposes, compared vs default: median {np.median(shift):.2f} mm, "
+              f"max {np.max(shift):.1f} mm")
+    return 0
+
+
 def end_to_end(scene_map, frames, default, device):
     """Timings of the default configuration (RGB and RGB-D), as a user runs it: measured first,
     in a process that has run nothing else (after the solver comparisons, with their extra
@@ -194,6 +241,11 @@ def main(argv=None) -> int:
                         "or auto (scr_localizer.model.backends)")
     parser.add_argument("--step", type=int, default=None, help="use every Nth query frame")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compare", default=None, metavar="JSON",
+                        help="A/B: the default configuration against these LocalizerConfig "
+                        "overrides (e.g. '{\"backend\": \"onnxruntime\", \"pnp\": "
+                        "{\"trials_multiplier\": 3}}'), alternating frame by frame in one "
+                        "process, so neighbours' noise hits both alike")
     parser.add_argument("--cases", nargs="*", default=None,
                         help="precision/recall table on these hard cases (none named: all)")
     parser.add_argument("--recollect", action="store_true",
@@ -215,6 +267,8 @@ def main(argv=None) -> int:
           f"map {args.map.name}")
 
     default = LocalizerConfig(backend=args.backend)
+    if args.compare:
+        return compare(scene_map, frames, default, json.loads(args.compare), args.device)
     timed = end_to_end(scene_map, frames, default, args.device)
     # One regression of all cells; each variant takes the default subset of it.
     full = Localizer(scene_map, replace(default, max_correspondences=0), device=args.device)
