@@ -143,17 +143,25 @@ def table(rows, header):
     return "\n".join(lines)
 
 
-def compare(scene_map, frames, default, overrides: dict, device, passes: int = 2) -> int:
-    """Print stage means, the p50 total and pose differences of the default configuration and
-    `overrides` (nested dicts for pnp / rgbd / depth_refinement), run frame by frame in turn
-    (the first pass warms up and is not counted)."""
+def compared_config(default, text: str):
+    """`default` with the LocalizerConfig fields of a JSON object (nested objects for pnp,
+    rgbd and depth_refinement); ValueError / TypeError name what is wrong."""
     from scr_localizer.localization.depth_refinement import DepthRefinementConfig
-    from scr_localizer.localization.localizer import Localizer
     from scr_localizer.localization.pose_solvers import PnPConfig, RGBDConfig
 
+    overrides = json.loads(text)
+    if not isinstance(overrides, dict):
+        raise ValueError("not a JSON object")
     nested = {"pnp": PnPConfig, "rgbd": RGBDConfig, "depth_refinement": DepthRefinementConfig}
-    other = replace(default, **{key: nested[key](**value) if key in nested else value
-                                for key, value in overrides.items()})
+    return replace(default, **{key: nested[key](**value) if key in nested else value
+                               for key, value in overrides.items()})
+
+
+def compare(scene_map, frames, default, other, label: str, device, passes: int = 2) -> int:
+    """Print stage means, the p50 total and pose differences of the default configuration and
+    `other`, run frame by frame in turn (the first pass warms up and is not counted)."""
+    from scr_localizer.localization.localizer import Localizer
+
     localizers = {"default": Localizer(scene_map, default, device=device),
                   "compared": Localizer(scene_map, other, device=device)}
     for mode in ("RGB-D", "RGB"):
@@ -172,7 +180,7 @@ def compare(scene_map, frames, default, overrides: dict, device, passes: int = 2
                                         result.success))
         shift = [np.linalg.norm(a[0][:3, 3] - b[0][:3, 3]) * 1000
                  for a, b in zip(poses["default"], poses["compared"])]
-        print(f"\n## {mode}: default vs {json.dumps(overrides)} (load average "
+        print(f"\n## {mode}: default vs {label} (load average "
               f"{os.getloadavg()[0]:.1f})\n")
         rows = []
         for name in localizers:
@@ -253,6 +261,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.cases is not None:
         return cases_table(args.cases, args.recollect, args.device)
+    default = LocalizerConfig(backend=args.backend)
+    other = None
+    if args.compare:
+        try:
+            other = compared_config(default, args.compare)
+        except (ValueError, TypeError) as exc:
+            print(f"--compare '{args.compare}': {exc}; expected a JSON object of "
+                  "LocalizerConfig fields, e.g. '{\"pnp\": {\"trials_multiplier\": 3}}'")
+            return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     if not (REDKITCHEN / "frame-000000.color.jpg").exists():
@@ -266,9 +283,8 @@ def main(argv=None) -> int:
     print(f"{len(frames)} query frames, torch threads {torch.get_num_threads()}, "
           f"map {args.map.name}")
 
-    default = LocalizerConfig(backend=args.backend)
     if args.compare:
-        return compare(scene_map, frames, default, json.loads(args.compare), args.device)
+        return compare(scene_map, frames, default, other, args.compare, args.device)
     timed = end_to_end(scene_map, frames, default, args.device)
     # One regression of all cells; each variant takes the default subset of it.
     full = Localizer(scene_map, replace(default, max_correspondences=0), device=args.device)

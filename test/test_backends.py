@@ -54,6 +54,23 @@ def test_onnxruntime_gives_torchs_scene_coordinates(small_redkitchen_map, redkit
     assert again.backend == "onnxruntime" and again._encode.path == graphs[0]
 
 
+def test_auto_falls_back_to_torch_when_the_graph_cannot_be_cached(small_redkitchen_map,
+                                                                 tmp_path, monkeypatch):
+    """auto is the default: an ONNX Runtime that cannot be set up (here the cache folder sits
+    under a file) must leave a working PyTorch regressor, while asking for onnxruntime
+    explicitly says why it failed. (float32: with a bfloat16 network auto takes PyTorch
+    anyway.)"""
+    pytest.importorskip("onnxruntime", reason="the optional onnxruntime package is absent")
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    monkeypatch.setenv("SCR_LOCALIZER_CACHE", str(blocker / "cache"))
+    scene_map = load_map(small_redkitchen_map)
+    assert SceneCoordinateRegressor(scene_map, "cpu", backend="auto",
+                                    precision="float32").backend == "torch"
+    with pytest.raises(ScrLocalizerError, match="'onnxruntime' could not be set up"):
+        SceneCoordinateRegressor(scene_map, "cpu", backend="onnxruntime")
+
+
 def test_auto_takes_torch_where_the_encoder_runs_in_bfloat16():
     """On a CPU with native bfloat16, PyTorch with the coarse blocks in bfloat16 beats ONNX
     Runtime's float32 graph (model.backends); elsewhere ONNX Runtime stays the CPU choice."""

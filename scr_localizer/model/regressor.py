@@ -95,12 +95,11 @@ class SceneCoordinateRegressor:
                 self.backend = "torch"
         # PyTorch on the CPU: channels-last convolutions (oneDNN's fast layout) and, where
         # the head runs in bfloat16, the encoder's coarse blocks too (forward_mixed).
-        self.encoder_dtype = None
-        if self.backend == "torch" and self.device.type == "cpu":
+        self._channels_last = self.backend == "torch" and self.device.type == "cpu"
+        if self._channels_last:
             module = copy.deepcopy(self.encoder).to(memory_format=torch.channels_last)
-            self.encoder_dtype = self.head_dtype
-            self._encode = (module if self.encoder_dtype is None else
-                            functools.partial(module.forward_mixed, dtype=self.encoder_dtype))
+            self._encode = (module if self.head_dtype is None else
+                            functools.partial(module.forward_mixed, dtype=self.head_dtype))
         self.seed = seed
         self._layouts: dict = {}
 
@@ -176,7 +175,7 @@ class SceneCoordinateRegressor:
         layout = self._layout(width, height, max_cells)
         gray = self._upload(color, layout)
         timer.lap("preprocess")
-        if self.device.type == "cpu" and self.backend == "torch":
+        if self._channels_last:
             gray = gray.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
             descriptors = self._encode(gray)

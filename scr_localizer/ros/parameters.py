@@ -56,7 +56,8 @@ LOCALIZE_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     # Same choices as `scr-localizer localize --backend` (scr_localizer.model.backends).
     ParameterSpec("backend", "auto", "Encoder inference: torch, onnxruntime (CPU; the graph is "
                   "exported once and cached by weight hash) or auto (torch where the CPU has "
-                  "native bfloat16, else onnxruntime on the CPU when installed)", choices=("torch", "onnxruntime", "auto")),
+                  "native bfloat16, else onnxruntime on the CPU when installed)",
+                  choices=("torch", "onnxruntime", "auto")),
     ParameterSpec("network_threads", 0, "CPU threads of the network stage (encoder and head); "
                   "0 = every core but one, which is left to the solver stage that runs beside "
                   "it (2 cores at 30 Hz RGB-D: p95 latency 118 -> 66 ms)", minimum=0),
