@@ -149,7 +149,8 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
                 fix = classical.localize(color, frame.camera)
                 t, r = _pose_error(fix.world_from_camera, frame.world_from_camera)
                 peer_record = {"peer_success": bool(fix.success), "peer_t_m": t, "peer_r_deg": r,
-                               "peer_inliers": int(fix.inliers)}
+                               "peer_inliers": int(fix.inliers),
+                               "peer_pose": np.asarray(fix.world_from_camera).tolist()}
             for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
                 new.config = LocalizerConfig()
                 result = new.solve(pixels, scene_xyz, frame.camera, depth)
@@ -163,6 +164,7 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
                     "evidence": result.evidence.to_dict(), "confidence": result.confidence,
                     "success": bool(result.success), "solver": result.solver,
                     "t_m": t, "r_deg": r, "correct": bool(correct),
+                    "pose": np.asarray(result.world_from_camera).tolist(),
                     "old_success": bool(old.success), "old_t_m": t_old, "old_r_deg": r_old,
                     "old_correct": bool(kind == "real" and t_old < 0.10 and r_old < 5.0),
                     "timings_ms": result.timings_ms, **peer_record,
@@ -173,11 +175,20 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
     return records
 
 
-def reference_agreement(case: Case) -> dict[str, float | None]:
+# The depth-only alignment that re-references a query: from its ground-truth pose, the query's
+# own depth aligned to the case map's depth keyframes (the mapping frames' depth at their
+# ground-truth poses), with a wider association gate and more iterations than the localizer's
+# refinement; no network and no fix enter it.
+DEPTH_REFERENCE_ALIGNMENT = dict(iterations=30, gate_start_m=0.25, gate_end_m=0.02)
+
+
+def depth_references(case: Case) -> dict[str, dict]:
     """Per query frame: how well its depth at the *ground-truth* pose agrees with the case map's
-    depth keyframes (the localizer's depth check, no refinement). Low values mark queries whose
-    reference pose is itself inconsistent with the mapped depth (the recording's poses drift
-    between visits), where a fix that agrees with the map is scored as wrong."""
+    depth keyframes (the localizer's depth check, no refinement), and the pose its depth alone
+    aligns to from there (the "depth reference"). Low agreement marks queries whose reference
+    pose is itself inconsistent with the mapped depth (the recording's poses drift between
+    visits), where a fix that agrees with the map is scored as wrong; the depth reference is
+    where the mapped surface puts that camera."""
     from scr_localizer.io.seven_scenes import iter_frames
     from scr_localizer.localization.depth_refinement import (
         DepthRefinementConfig,
@@ -189,16 +200,23 @@ def reference_agreement(case: Case) -> dict[str, float | None]:
     for frame in iter_frames(REDKITCHEN, case.queries):
         check = refine_with_keyframes(frame.world_from_camera, frame.depth, frame.camera,
                                       keyframes, None, DepthRefinementConfig(iterations=0))
-        out[frame.name] = None if check is None else check.agreement
+        aligned = refine_with_keyframes(frame.world_from_camera, frame.depth, frame.camera,
+                                        keyframes, None,
+                                        DepthRefinementConfig(**DEPTH_REFERENCE_ALIGNMENT))
+        out[frame.name] = {
+            "reference_agreement": None if check is None else check.agreement,
+            "depth_reference": None if aligned is None else aligned.world_from_camera.tolist(),
+            "depth_reference_agreement": None if aligned is None else aligned.agreement,
+        }
     return out
 
 
 def add_reference_agreement(records: list[dict]) -> list[dict]:
-    for name in dict.fromkeys(r["case"] for r in records if "reference_agreement" not in r):
-        values = reference_agreement(CASES[name])
+    for name in dict.fromkeys(r["case"] for r in records if "depth_reference" not in r):
+        values = depth_references(CASES[name])
         for r in records:
             if r["case"] == name:
-                r["reference_agreement"] = values.get(r["frame"])
+                r.update(values.get(r["frame"], {}))
     return records
 
 
@@ -223,7 +241,7 @@ def collect(names, device="cpu", peer=True, recollect=False) -> list[dict]:
         records = [r for r in records if r["case"] != name] + collect_case(CASES[name], device,
                                                                           peer)
         save_records(records)
-    if any("reference_agreement" not in r for r in records if r["case"] in names):
+    if any("depth_reference" not in r for r in records if r["case"] in names):
         records = add_reference_agreement(records)
         save_records(records)
     return [r for r in records if r["case"] in names]
@@ -297,8 +315,29 @@ def precision_recall(records: list[dict]) -> dict:
                     [r["peer_success"] for r in rows],
                     [r["peer_t_m"] < 0.10 and r["peer_r_deg"] < 5.0 for r in rows],
                     [100 * r["peer_t_m"] for r in rows], reference)
+            item["right_pct"] = 100.0 * float(np.mean([r["correct"] for r in rows]))
+            if all(r.get("depth_reference") and r.get("pose") for r in rows):
+                item["depth_reference"] = _against_depth_reference(rows, new)
             table[f"{case}/{mode}"] = item
     return table
+
+
+def _against_depth_reference(rows: list[dict], accepted: list[bool]) -> dict:
+    """The same fixes scored against the depth reference (depth_references) instead of the
+    recording's poses: how many are within 10 cm / 5 deg ungated, and the gates' precision."""
+    def within(pose_key: str) -> list[bool]:
+        out = []
+        for r in rows:
+            t, deg = _pose_error(np.asarray(r[pose_key]), np.asarray(r["depth_reference"]))
+            out.append(t < 0.10 and deg < 5.0)
+        return out
+
+    ours = within("pose")
+    item = {"right_pct": 100.0 * float(np.mean(ours)),
+            "confidence_gate": _gate_stats(accepted, ours)}
+    if all(r.get("peer_pose") for r in rows):
+        item["sift_peer"] = _gate_stats([r["peer_success"] for r in rows], within("peer_pose"))
+    return item
 
 
 def precision_recall_markdown(table: dict) -> str:
@@ -322,6 +361,17 @@ def precision_recall_markdown(table: dict) -> str:
             f"| {cell(peer)} | {_fmt(new.get('median_cm_accepted'), 2)} / "
             f"{_fmt(peer.get('median_cm_accepted'), 2)} |")
     lines.append("")
+    depth_rows = [(key, item) for key, item in table.items() if "depth_reference" in item]
+    if depth_rows:
+        lines += ["Against the depth reference (each query's depth aligned to the map's depth "
+                  "keyframes from its recorded pose; no network involved):", "",
+                  "| case / mode | within 10 cm / 5°, ungated: recorded poses / depth reference "
+                  "| confidence gate | SIFT peer (colour) |", "|---|---|---|---|"]
+        for key, item in depth_rows:
+            ref = item["depth_reference"]
+            lines.append(f"| {key} | {item['right_pct']:.1f} / {ref['right_pct']:.1f} "
+                         f"| {cell(ref['confidence_gate'])} | {cell(ref.get('sift_peer'))} |")
+        lines.append("")
     lines.append("Cells: precision % (accepted fixes within 10 cm / 5°) / accepted % of all "
                  "queries / recall % (accepted and right, of all queries). 'at doubtful truth': "
                  "wrong fixes on queries whose ground-truth pose's depth agrees with less than "

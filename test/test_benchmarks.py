@@ -39,3 +39,30 @@ def test_gpu_check_runs_its_steps_on_the_cpu(tmp_path, capsys):
         assert bench_gpu.main(["--out", str(tmp_path / "none.json")]) == 0
         assert "no CUDA device here" in capsys.readouterr().out
         assert not (tmp_path / "none.json").exists()
+
+
+def test_fixes_are_scored_against_the_depth_reference_too():
+    """benchmarks.cases scores each fix against the recorded pose and against the depth
+    reference (the query's depth aligned to the map from that pose): a fix 15 cm from a drifted
+    recorded pose but 1 cm from where the depth puts the camera is wrong by the first and right
+    by the second, and each gate's precision follows its reference."""
+    import numpy as np
+
+    from benchmarks.cases import _against_depth_reference
+
+    def shifted(x: float) -> list:
+        pose = np.eye(4)
+        pose[0, 3] = x
+        return pose.tolist()
+
+    rows = [  # recorded pose at x = 0 for both queries
+        {"pose": shifted(0.16), "depth_reference": shifted(0.15), "peer_pose": shifted(0.0),
+         "peer_success": True},
+        {"pose": shifted(0.01), "depth_reference": shifted(0.0), "peer_pose": shifted(0.4),
+         "peer_success": True},
+    ]
+    item = _against_depth_reference(rows, [True, False])
+    assert item["right_pct"] == 100.0
+    assert item["confidence_gate"]["precision_pct"] == 100.0
+    assert item["confidence_gate"]["recall_pct"] == 50.0
+    assert item["sift_peer"]["precision_pct"] == 0.0 and item["sift_peer"]["wrong_accepted"] == 2

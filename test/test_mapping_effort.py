@@ -91,3 +91,19 @@ def test_a_flat_curve_far_from_fitting_is_no_plateau(redkitchen):
     trainer = MapTrainer(config)
     trainer.train(frames)
     assert not trainer.stats.stopped_early and trainer.stats.iterations == 400
+
+
+@pytest.mark.parametrize("augment, cells", [(True, 4 * 3 * 512), (False, 3 * 512)])
+def test_each_frame_is_encoded_once_per_augmentation_pass(redkitchen, augment, cells):
+    """The CPU preset encodes each frame four times (plain, then three augmented views: held-out
+    cells of a one-pass buffer stayed far below the training cells); without augmentation the
+    passes would repeat the same image, so there is one."""
+    from scr_localizer.mapping.buffer import encode_frames
+    from scr_localizer.model.encoder import get_encoder
+
+    config = preset("tiny", device="cpu", augmentations_per_frame=4, augment=augment)
+    encoder = get_encoder(config.encoder, "cpu")
+    buffer, stats = encode_frames(iter_frames(redkitchen, [0, 10, 20]), config, encoder, "cpu")
+    assert stats.frames_used == 3
+    assert len(buffer.depth) == cells
+    assert preset("cpu").augmentations_per_frame == 4

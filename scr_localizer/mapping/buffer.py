@@ -103,7 +103,8 @@ def encode_frames(frames: Iterable[RGBDFrame], config: MappingConfig, encoder, d
     start = time.perf_counter()
     bar = progress_bar(progress, desc="encoding", unit="frame",
                         total=len(frames_list) if hasattr(frames_list, "__len__") else None)
-    passes = config.augmentations_per_frame
+    # Without augmentation every pass would encode the same image again: one pass then.
+    passes = config.augmentations_per_frame if config.augment else 1
     budget = config.max_buffer_cells
     for frame in frames_list:
         total += 1
