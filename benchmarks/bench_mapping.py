@@ -67,6 +67,16 @@ def localize_pnp(regressor, frames, threshold_px=10.0):
     }
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """FIELD=VALUE strings (--set) as MappingConfig overrides: numbers, booleans and JSON as
+    such, anything else as a string."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+    return overrides
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -110,9 +120,7 @@ def main(argv=None) -> int:
         overrides["iterations"] = args.iterations
     elif args.quick:
         overrides["iterations"] = 800
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = json.loads(value) if value[:1] in "0123456789-[{tf" else value
+    overrides.update(parse_overrides(args.set))
     config = preset(args.preset, **overrides)
     mapping, queries = interleaved_split(1000)
     if args.split == "revisit":

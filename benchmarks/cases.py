@@ -379,6 +379,40 @@ def precision_recall_markdown(table: dict) -> str:
     return "\n".join(lines)
 
 
+def score_variant(case: Case, overrides: dict) -> dict:
+    """Train the case's map with the CPU preset and `overrides` (not cached) and localize its
+    queries with the default localizer: the share within 10 cm / 5 deg without a gate per
+    mode, what the gate accepts, and the map's held-out and training cells within 10 px. How
+    the mapping preset is chosen, on the tuning case only."""
+    from scr_localizer.io.seven_scenes import iter_frames
+    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+    from scr_localizer.mapping.trainer import preset, train_map
+
+    if case.time_budget_s and "time_budget_s" not in overrides:
+        overrides = {**overrides, "time_budget_s": case.time_budget_s}
+    start = time.perf_counter()
+    scene_map = train_map(iter_frames(REDKITCHEN, case.mapping), preset("cpu", **overrides),
+                          source=f"redkitchen case {case.name} (variant)")
+    out = {"case": case.name, "overrides": overrides,
+           "mapping_s": round(time.perf_counter() - start, 1),
+           "iterations": scene_map.stats.get("iterations"),
+           "holdout_inlier_share": scene_map.stats.get("holdout_inlier_share"),
+           "training_inlier_share": scene_map.stats.get("inlier_share")}
+    localizer = Localizer(scene_map, LocalizerConfig(), device="cpu")
+    outcomes: dict[str, list[tuple[bool, bool]]] = {"rgb": [], "rgbd": []}
+    for frame in iter_frames(REDKITCHEN, case.queries):
+        pixels, scene_xyz = localizer.regress(frame.color)
+        for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
+            result = localizer.solve(pixels, scene_xyz, frame.camera, depth)
+            t, r = _pose_error(result.world_from_camera, frame.world_from_camera)
+            outcomes[mode].append((t < 0.10 and r < 5.0, bool(result.success)))
+    for mode, rows in outcomes.items():
+        right = np.array([x[0] for x in rows])
+        out[mode] = {"right_pct": 100.0 * float(right.mean()),
+                     **_gate_stats([x[1] for x in rows], right)}
+    return out
+
+
 def _fmt(value, digits=1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -392,7 +426,24 @@ def main(argv=None) -> int:
     parser.add_argument("--collect", action="store_true",
                         help="also localize the cases' queries and cache the records")
     parser.add_argument("--no-peer", action="store_true", help="skip the SIFT peer")
+    parser.add_argument("--variant", action="store_true",
+                        help="instead: train each named case's map with --set overrides (not "
+                        "cached) and print its queries' share within 10 cm / 5 deg; for "
+                        "choosing the mapping preset, on the tuning case only")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="with --variant: a MappingConfig override, e.g. --set seed=1")
     args = parser.parse_args(argv)
+    if args.set and not args.variant:
+        parser.error("--set needs --variant")
+    if args.variant:
+        from benchmarks.bench_mapping import parse_overrides
+
+        for name in args.cases:
+            if name not in TUNING_CASES:
+                print(f"note: {name} is an evaluation case; choosing a preset on it makes its "
+                      "numbers mean less", flush=True)
+            print(json.dumps(score_variant(CASES[name], parse_overrides(args.set))), flush=True)
+        return 0
     for name in args.cases:
         case_map(CASES[name], args.retrain, args.refresh_keyframes)
     if args.collect:

@@ -66,3 +66,17 @@ def test_fixes_are_scored_against_the_depth_reference_too():
     assert item["confidence_gate"]["precision_pct"] == 100.0
     assert item["confidence_gate"]["recall_pct"] == 50.0
     assert item["sift_peer"]["precision_pct"] == 0.0 and item["sift_peer"]["wrong_accepted"] == 2
+
+
+def test_mapping_variants_take_typed_overrides_and_only_with_variant(capsys):
+    """`benchmarks.cases --variant --set FIELD=VALUE` is how the mapping preset was chosen (on
+    the tuning case); the overrides keep their types, and --set alone is refused."""
+    from benchmarks.bench_mapping import parse_overrides
+    from benchmarks.cases import main
+
+    assert parse_overrides(["seed=1", "augment=false", "passes=2.5", "submaps=auto"]) == {
+        "seed": 1, "augment": False, "passes": 2.5, "submaps": "auto"}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cases", "tuning", "--set", "seed=1"])
+    assert exit_info.value.code == 2
+    assert "--set needs --variant" in capsys.readouterr().err
