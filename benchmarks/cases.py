@@ -185,10 +185,11 @@ DEPTH_REFERENCE_ALIGNMENT = dict(iterations=30, gate_start_m=0.25, gate_end_m=0.
 def depth_references(case: Case) -> dict[str, dict]:
     """Per query frame: how well its depth at the *ground-truth* pose agrees with the case map's
     depth keyframes (the localizer's depth check, no refinement), and the pose its depth alone
-    aligns to from there (the "depth reference"). Low agreement marks queries whose reference
-    pose is itself inconsistent with the mapped depth (the recording's poses drift between
-    visits), where a fix that agrees with the map is scored as wrong; the depth reference is
-    where the mapped surface puts that camera."""
+    aligns to from there (the "depth reference"). Low agreement marks queries whose recorded
+    pose is inconsistent with the mapped depth, where a fix that agrees with the map is scored
+    as wrong; the depth reference is where the mapped surface puts that camera. On redkitchen's
+    revisit stretch colour-only solutions side with the recorded poses and depth alignment with
+    the depth reference, 3-28 cm apart (benchmarks/results/localization.md)."""
     from scr_localizer.io.seven_scenes import iter_frames
     from scr_localizer.localization.depth_refinement import (
         DepthRefinementConfig,
