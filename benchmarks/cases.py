@@ -128,7 +128,7 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
 
     scene_map = case_map(case)
     new = Localizer(scene_map, LocalizerConfig(), device=device)
-    old_config = LocalizerConfig(gate="inliers", competitor_iterations=0,
+    old_config = LocalizerConfig(gate="inliers", competitor_iterations=0, colour_depth_sigmas=0.0,
                                  depth_refinement=DepthRefinementConfig(enabled=False))
     classical = None
     if peer:
@@ -165,6 +165,8 @@ def collect_case(case: Case, device: str = "cpu", peer: bool = True) -> list[dic
                     "success": bool(result.success), "solver": result.solver,
                     "t_m": t, "r_deg": r, "correct": bool(correct),
                     "pose": np.asarray(result.world_from_camera).tolist(),
+                    "covariance": np.asarray(result.covariance).tolist(),
+                    "recorded_pose": np.asarray(frame.world_from_camera).tolist(),
                     "old_success": bool(old.success), "old_t_m": t_old, "old_r_deg": r_old,
                     "old_correct": bool(kind == "real" and t_old < 0.10 and r_old < 5.0),
                     "timings_ms": result.timings_ms, **peer_record,
@@ -317,10 +319,23 @@ def precision_recall(records: list[dict]) -> dict:
                     [r["peer_t_m"] < 0.10 and r["peer_r_deg"] < 5.0 for r in rows],
                     [100 * r["peer_t_m"] for r in rows], reference)
             item["right_pct"] = 100.0 * float(np.mean([r["correct"] for r in rows]))
+            if all(r.get("covariance") and r.get("recorded_pose") for r in rows):
+                item["covariance_2sigma_pct"] = _covariance_coverage(rows)
             if all(r.get("depth_reference") and r.get("pose") for r in rows):
                 item["depth_reference"] = _against_depth_reference(rows, new)
             table[f"{case}/{mode}"] = item
     return table
+
+
+def _covariance_coverage(rows: list[dict]) -> float:
+    """Share (%) of the per-axis position errors (fix minus recorded pose) inside two standard
+    deviations of the published covariance, over every query: ~95 % when it is honest."""
+    inside = []
+    for r in rows:
+        error = np.asarray(r["pose"])[:3, 3] - np.asarray(r["recorded_pose"])[:3, 3]
+        sigma = np.sqrt(np.maximum(np.diag(np.asarray(r["covariance"]))[:3], 0.0))
+        inside.extend(np.abs(error) <= 2 * sigma)
+    return 100.0 * float(np.mean(inside))
 
 
 def _against_depth_reference(rows: list[dict], accepted: list[bool]) -> dict:
@@ -373,6 +388,12 @@ def precision_recall_markdown(table: dict) -> str:
             lines.append(f"| {key} | {item['right_pct']:.1f} / {ref['right_pct']:.1f} "
                          f"| {cell(ref['confidence_gate'])} | {cell(ref.get('sift_peer'))} |")
         lines.append("")
+    coverage_rows = [(key, item) for key, item in table.items() if "covariance_2sigma_pct" in item]
+    if coverage_rows:
+        lines += ["Published covariance: per-axis position errors (against the recorded poses) "
+                  "inside 2 sigma, all queries: "
+                  + ", ".join(f"{key} {item['covariance_2sigma_pct']:.1f} %"
+                              for key, item in coverage_rows) + ".", ""]
     lines.append("Cells: precision % (accepted fixes within 10 cm / 5°) / accepted % of all "
                  "queries / recall % (accepted and right, of all queries). 'at doubtful truth': "
                  "wrong fixes on queries whose ground-truth pose's depth agrees with less than "

@@ -68,6 +68,25 @@ def test_fixes_are_scored_against_the_depth_reference_too():
     assert item["sift_peer"]["precision_pct"] == 0.0 and item["sift_peer"]["wrong_accepted"] == 2
 
 
+def test_published_covariances_are_scored_per_axis_against_the_recorded_pose():
+    """The share of per-axis position errors inside 2 sigma: a fix 5 cm off along x with a
+    1 cm sigma misses on that axis only; with a 3 cm sigma every axis is inside."""
+    import numpy as np
+
+    from benchmarks.cases import _covariance_coverage
+
+    pose = np.eye(4)
+    pose[0, 3] = 0.05
+
+    def row(sigma_m: float) -> dict:
+        return {"pose": pose.tolist(), "recorded_pose": np.eye(4).tolist(),
+                "covariance": np.diag([sigma_m**2] * 3 + [1e-4] * 3).tolist()}
+
+    assert _covariance_coverage([row(0.01)]) == pytest.approx(100 * 2 / 3)
+    assert _covariance_coverage([row(0.03)]) == 100.0
+    assert _covariance_coverage([row(0.01), row(0.03)]) == pytest.approx(100 * 5 / 6)
+
+
 def test_mapping_variants_take_typed_overrides_and_only_with_variant(capsys):
     """`benchmarks.cases --variant --set FIELD=VALUE` is how the mapping preset was chosen (on
     the tuning case); the overrides keep their types, and --set alone is refused."""

@@ -83,3 +83,40 @@ def test_mismatched_inputs_raise_one_line_errors(localizer, queries):
         localizer.localize(frame.color, frame.camera, frame.depth[:100])
     with pytest.raises(ScrLocalizerError, match="depth_solver"):
         LocalizerConfig(depth_solver="magic")
+
+
+def test_covariance_covers_the_colour_only_pose_when_depth_disagrees(localizer, queries):
+    """Where depth and colour put the camera in different places (here the depth is also
+    shifted by 24 px, as from a depth camera used without registration; this small map's
+    colour-only fixes are themselves centimetres off), the RGB-D fix follows the depth. The
+    published covariance must then widen so that the colour-only fix stays within
+    colour_depth_sigmas of it; without the widening it lies outside (3-13 sigma here)."""
+    narrow_localizer = Localizer(localizer.scene_map, LocalizerConfig(colour_depth_sigmas=0.0),
+                                 device="cpu")
+    sigmas = localizer.config.colour_depth_sigmas
+    checked = 0
+    for frame in queries[:4]:
+        colour_only = localizer.localize(frame.color, frame.camera)
+        registered = localizer.localize(frame.color, frame.camera, frame.depth)
+        shifted = np.zeros_like(frame.depth)
+        shifted[:, 24:] = frame.depth[:, :-24]
+        wide = localizer.localize(frame.color, frame.camera, shifted)
+        narrow = narrow_localizer.localize(frame.color, frame.camera, shifted)
+        assert np.allclose(wide.world_from_camera, narrow.world_from_camera)
+        shift = wide.evidence.colour_depth_shift_m
+        assert np.isfinite(shift) and np.isfinite(registered.evidence.colour_depth_shift_m)
+        # The widening is the outer product of the offset: the position variances grow by
+        # the squared shift / sigmas^2 in all.
+        growth = np.trace(wide.covariance[:3, :3]) - np.trace(narrow.covariance[:3, :3])
+        assert growth == pytest.approx(shift**2 / sigmas**2, rel=1e-6)
+        if shift < 0.03 or not colour_only.success:
+            continue  # the depth hardly moved this fix, or colour alone does not place it
+        offset = wide.world_from_camera[:3, 3] - colour_only.world_from_camera[:3, 3]
+
+        def mahalanobis(result, offset=offset):
+            return float(np.sqrt(offset @ np.linalg.solve(result.covariance[:3, :3], offset)))
+
+        assert mahalanobis(narrow) > sigmas, (frame.name, shift)
+        assert mahalanobis(wide) <= sigmas * 1.25, (frame.name, shift)
+        checked += 1
+    assert checked >= 1

@@ -32,7 +32,9 @@ def test_summary_counts_thresholds_and_failures():
         for i, (m, d) in enumerate(errors)
     ]
     records.append(FrameRecord(9, False, None, truth, 3, 0.01, 40.0, {"encoder": 5.0}))
+    records[0].colour_depth_shift_m, records[1].colour_depth_shift_m = 0.02, 0.06  # with depth
     summary = summarize(records, extra={"map": "x"})
+    assert summary["colour_depth_shift_cm_median"] == pytest.approx(4.0)
     assert set(KEYS) <= set(summary)
     assert summary["frames"] == 6 and summary["accuracy_available"] is True
     assert summary["pct_1cm_1deg"] == pytest.approx(100 / 6)

@@ -39,6 +39,7 @@ class FrameRecord:
     timings_ms: dict[str, float] = field(default_factory=dict)
     covariance: np.ndarray | None = None
     confidence: float | None = None  # the localizer's probability that the fix is right
+    colour_depth_shift_m: float | None = None  # how far depth moved the fix from colour alone
 
     def _errors(self):
         if self.estimate_world_from_camera is None or self.truth_world_from_camera is None:
@@ -156,6 +157,11 @@ def summarize(records: Sequence[FrameRecord], extra: dict | None = None) -> dict
     )
     confidences = [r.confidence for r in records if r.confidence is not None]
     summary["confidence_median"] = float(np.median(confidences)) if confidences else None
+    # A median of several centimetres points at depth that is not registered to (or not in step
+    # with) the colour images; the published covariances widen by it.
+    shifts = [r.colour_depth_shift_m for r in records if r.colour_depth_shift_m is not None]
+    summary["colour_depth_shift_cm_median"] = (100.0 * float(np.median(shifts)) if shifts
+                                               else None)
     if extra:
         summary.update(extra)
     return summary

@@ -34,6 +34,10 @@ class FixEvidence:
     surface_agreement: float = float("nan")  # depth pixels within 2 cm of the map's surface
     surface_residual_m: float = float("nan")  # robust point-to-plane residual scale
     refinement_shift_m: float = float("nan")  # how far the depth refinement moved the fix
+    # How far the depth (solver and refinement) moved the fix from the colour-only pose; not a
+    # model input (the published covariance covers it: LocalizerConfig.colour_depth_sigmas).
+    colour_depth_shift_m: float = float("nan")
+    colour_depth_shift_deg: float = float("nan")
 
     def to_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)

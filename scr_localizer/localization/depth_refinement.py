@@ -21,7 +21,7 @@ import numpy as np
 
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.surface import DepthKeyframes, SurfaceModel
-from scr_localizer.localization.pose_solvers import apply_pose_update, cross_rows
+from scr_localizer.localization.pose_solvers import apply_pose_update, cross_rows, pose_offset
 
 
 @dataclass(frozen=True)
@@ -65,16 +65,6 @@ class DepthRefinement:
     residual_m: float  # robust scale of the point-to-plane residuals at the end
     shift_m: float  # how far the refinement moved the camera
     shift_deg: float
-
-
-def _log_so3(rotation: np.ndarray) -> np.ndarray:
-    cos = np.clip((np.trace(rotation) - 1) / 2, -1.0, 1.0)
-    theta = np.arccos(cos)
-    w = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0],
-                  rotation[1, 0] - rotation[0, 1]])
-    if theta < 1e-9:
-        return 0.5 * w
-    return theta / (2 * np.sin(theta)) * w
 
 
 class SurfaceAligner:
@@ -161,9 +151,7 @@ class SurfaceAligner:
             weighted = jac * (weights / (sigma**2 * config.covariance_scale))[:, None]
             hessian = weighted.T @ jac + prior_information
             gradient = weighted.T @ r
-            offset = np.concatenate([pose[:3, 3] - initial[:3, 3],
-                                     _log_so3(pose[:3, :3] @ initial[:3, :3].T)])
-            gradient += prior_information @ offset
+            gradient += prior_information @ pose_offset(pose, initial)
             try:
                 delta = -np.linalg.solve(hessian + 1e-9 * np.eye(6), gradient)
             except np.linalg.LinAlgError:
@@ -183,8 +171,9 @@ class SurfaceAligner:
             covariance = np.linalg.inv(hessian)
         except np.linalg.LinAlgError:
             covariance = np.diag([1e6] * 6)
-        shift_m = float(np.linalg.norm(pose[:3, 3] - initial[:3, 3]))
-        shift_deg = float(np.degrees(np.linalg.norm(_log_so3(pose[:3, :3] @ initial[:3, :3].T))))
+        shift = pose_offset(pose, initial)
+        shift_m = float(np.linalg.norm(shift[:3]))
+        shift_deg = float(np.degrees(np.linalg.norm(shift[3:])))
         return DepthRefinement(
             world_from_camera=pose, covariance=0.5 * (covariance + covariance.T), pairs=pairs,
             valid_pixels=in_view, agreement=float(np.count_nonzero(agree)) / count,

@@ -98,6 +98,9 @@ class FrameResult:
     inliers: int | None = None
     inlier_ratio: float = 0.0
     confidence: float | None = None  # of the last fix attempt (0..1)
+    # With depth: how far the depth moved the last attempt from the colour-only pose (a
+    # lasting large value points at depth not registered or not synchronised to colour).
+    colour_depth_shift_m: float | None = None
 
 
 @dataclass
@@ -201,6 +204,8 @@ class FrameProcessor:
         result.inliers, result.inlier_ratio = int(fix.inlier_count), float(fix.inlier_ratio)
         confidence = getattr(fix, "confidence", None)
         result.confidence = None if confidence is None else float(confidence)
+        shift = getattr(getattr(fix, "evidence", None), "colour_depth_shift_m", float("nan"))
+        result.colour_depth_shift_m = float(shift) if np.isfinite(shift) else None
         if cfg.min_confidence > 0 and result.confidence is not None:
             accepted = (result.confidence >= cfg.min_confidence
                         and bool(np.all(np.isfinite(getattr(fix, "covariance", np.zeros(1))))))

@@ -75,6 +75,10 @@ class PoseEstimate:
     covariance: np.ndarray  # 6x6, (x, y, z, roll, pitch, yaw), metres / radians, map frame
     timings_ms: dict[str, float] = field(default_factory=dict)
     solver: str = ""
+    # With depth in the refinement: the colour-only pose it started from (2D-3D RANSAC,
+    # PoseLib-refined), to see how far the depth moved the fix (the localizer's covariance
+    # covers that move).
+    colour_only_pose: np.ndarray | None = None
 
     @property
     def inlier_count(self) -> int:
@@ -118,6 +122,24 @@ def exp_so3(w: np.ndarray) -> np.ndarray:
     if theta < 1e-12:
         return np.eye(3) + k
     return np.eye(3) + np.sin(theta) / theta * k + (1 - np.cos(theta)) / theta**2 * (k @ k)
+
+
+def log_so3(rotation: np.ndarray) -> np.ndarray:
+    """The rotation vector of a rotation matrix (inverse of exp_so3)."""
+    cos = np.clip((np.trace(rotation) - 1) / 2, -1.0, 1.0)
+    theta = np.arccos(cos)
+    w = np.array([rotation[2, 1] - rotation[1, 2], rotation[0, 2] - rotation[2, 0],
+                  rotation[1, 0] - rotation[0, 1]])
+    if theta < 1e-9:
+        return 0.5 * w
+    return theta / (2 * np.sin(theta)) * w
+
+
+def pose_offset(world_from_camera: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """The 6-vector (translation, rotation vector) that apply_pose_update adds to `reference`
+    to reach `world_from_camera`: their difference in the covariances' coordinates."""
+    return np.concatenate([world_from_camera[:3, 3] - reference[:3, 3],
+                           log_so3(world_from_camera[:3, :3] @ reference[:3, :3].T)])
 
 
 def apply_pose_update(world_from_camera: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -324,7 +346,8 @@ def estimate_pose_rgb(
     else:
         covariance = np.diag([1e6] * 6)
     timings = {"ransac": ransac_ms, "refinement": (time.perf_counter() - start) * 1e3}
-    return PoseEstimate(pose, inliers, covariance, timings, "pnp")
+    colour_only = None if measured_depth is None else _invert(camera_from_world)
+    return PoseEstimate(pose, inliers, covariance, timings, "pnp", colour_only)
 
 
 def _invert(pose: np.ndarray) -> np.ndarray:

@@ -248,7 +248,8 @@ class LocalizeNode(LifecycleNode):
         self._last_received: dict[str, float] = {}  # input -> monotonic time of its last message
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
         self._latencies_ms = deque(maxlen=200)  # image stamp -> TF publish, node clock
-        self._last_inliers = (0, 0.0, None)  # inliers, ratio, confidence of the last attempt
+        # inliers, ratio, confidence, colour-depth shift of the last attempt
+        self._last_inliers = (0, 0.0, None, None)
         self._last_stale_count = 0
 
     def _init_transforms(self) -> None:
@@ -698,7 +699,8 @@ class LocalizeNode(LifecycleNode):
             elif result.outcome == FAILED:
                 self.counts["failed"] += 1
             if result.inliers is not None:
-                self._last_inliers = (result.inliers, result.inlier_ratio, result.confidence)
+                self._last_inliers = (result.inliers, result.inlier_ratio, result.confidence,
+                                      result.colour_depth_shift_m)
         self.problems.apply(result.problems)
         if result.outcome == LOCALIZED:
             self._publish_fix(frame, result, bool(forced))
@@ -834,7 +836,7 @@ class LocalizeNode(LifecycleNode):
             recent = [t for t in self._fix_times if now - t <= 5.0]
             rate = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-3) if len(recent) > 1 else 0.0
             latencies = sorted(self._latencies_ms)
-            inliers, inlier_ratio, confidence = self._last_inliers
+            inliers, inlier_ratio, confidence, colour_depth_shift = self._last_inliers
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
             input_ages = {key: now - t for key, t in self._last_received.items()}
@@ -858,6 +860,8 @@ class LocalizeNode(LifecycleNode):
             "inliers": str(inliers),
             "inlier_ratio": f"{inlier_ratio:.3f}",
             "confidence": "" if confidence is None else f"{confidence:.3f}",
+            "colour_depth_shift_m": ("" if colour_depth_shift is None
+                                     else f"{colour_depth_shift:.3f}"),
             **{f"frames_{k}": str(v) for k, v in counts.items()},
             **{k: str(v) for k, v in gate.items()},
             **{f"received_{k}": str(v) for k, v in received.items()},
