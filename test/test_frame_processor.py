@@ -193,3 +193,38 @@ def test_compressed_inputs_give_the_same_fixes_as_raw_ones(query, localizer):
         assert raw.outcome == from_compressed.outcome == LOCALIZED, from_compressed.problems
         np.testing.assert_allclose(from_compressed.outputs.map_from_body,
                                    raw.outputs.map_from_body, atol=1e-6)
+
+
+def test_lasting_colour_depth_disagreement_warns(query, localizer):
+    """Depth that is not registered to the colour camera (shifted here by 80 px) moves every
+    fix away from where colour alone puts it. Once enough fixes agree on a median gap above
+    colour_depth_warn_m the processor files a WARN naming both topics, and clears it below.
+    (This small map's colour-only fixes are themselves 6-14 cm off, so the registered depth
+    shows a gap of that size here too; the case maps show 1.7-3.0 cm on consistent data.)"""
+    from scr_localizer.io.image_messages import depth_m_from_message
+
+    def shifted(msg):
+        depth = depth_m_from_message(msg)
+        out = np.zeros_like(depth)
+        out[:, 80:] = depth[:, :-80]
+        return out
+
+    def problems(warn_m):
+        processor = FrameProcessor(ProcessorConfig(colour_depth_min_fixes=4,
+                                                   colour_depth_warn_m=warn_m),
+                                   decode_depth_m=shifted)
+        outcomes = [_process(processor, localizer, bag, msgs, stamp)
+                    for stamp, msgs in sorted(messages.items())]
+        assert all(o.colour_depth_shift_m is not None for o in outcomes)
+        return [o.problems.get("colour_depth") for o in outcomes], processor
+
+    bag, messages = query
+    filed, processor = problems(0.05)
+    gap = float(np.median(processor._colour_depth_shifts))
+    assert gap > 0.05 and len(filed) == 5
+    assert filed[:3] == [None] * 3  # fewer than colour_depth_min_fixes so far
+    level, message = filed[-1]
+    assert level == WARN and "depth and colour disagree" in message
+    assert "'depth'" in message and "'color'" in message
+    filed, _ = problems(max(processor._colour_depth_shifts))  # no median can exceed the largest
+    assert filed == [None] * 5
