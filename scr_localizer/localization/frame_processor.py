@@ -146,8 +146,8 @@ class FrameProcessor:
         return (WARN, f"depth and colour disagree: depth moved the last {len(shifts)} fixes a "
                       f"median {100 * median:.1f} cm from where colour alone puts them (> "
                       f"{100 * cfg.colour_depth_warn_m:.0f} cm); check that '{cfg.depth_topic}' "
-                      f"is registered to '{cfg.color_topic}' and in step with it; the "
-                      f"covariances are widened to cover the gap")
+                      f"is registered to '{cfg.color_topic}' and in step with it (or the map "
+                      f"places colour poorly here); the covariances are widened to cover the gap")
     def _links(self, camera_frame: str, body_frame: str) -> list[tuple[str, str]]:
         links = [(camera_frame, body_frame)] if body_frame != camera_frame else []
         if self.config.odom_frame:
