@@ -132,7 +132,6 @@ class FrameProcessor:
         self.decode_depth_m = decode_depth_m
         self._colour_depth_shifts: deque[float] = deque(maxlen=config.colour_depth_window)
 
-
     def _colour_depth_problem(self) -> tuple[int, str] | None:
         """WARN while depth and colour lastingly disagree about where the camera is (depth not
         registered to the colour camera or not in step with it, or colour placed poorly by the
@@ -148,6 +147,7 @@ class FrameProcessor:
                       f"{100 * cfg.colour_depth_warn_m:.0f} cm); check that '{cfg.depth_topic}' "
                       f"is registered to '{cfg.color_topic}' and in step with it (or the map "
                       f"places colour poorly here); the covariances are widened to cover the gap")
+
     def _links(self, camera_frame: str, body_frame: str) -> list[tuple[str, str]]:
         links = [(camera_frame, body_frame)] if body_frame != camera_frame else []
         if self.config.odom_frame:
@@ -230,8 +230,7 @@ class FrameProcessor:
         result.inliers, result.inlier_ratio = int(fix.inlier_count), float(fix.inlier_ratio)
         confidence = getattr(fix, "confidence", None)
         result.confidence = None if confidence is None else float(confidence)
-        shift = getattr(getattr(fix, "evidence", None), "colour_depth_shift_m", float("nan"))
-        result.colour_depth_shift_m = float(shift) if np.isfinite(shift) else None
+        result.colour_depth_shift_m = getattr(fix, "colour_depth_shift_m", None)
         if result.colour_depth_shift_m is not None:
             self._colour_depth_shifts.append(result.colour_depth_shift_m)
             problems["colour_depth"] = self._colour_depth_problem()

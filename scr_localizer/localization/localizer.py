@@ -145,6 +145,12 @@ class LocalizationResult:
     def rotation_std_deg(self) -> float:
         return rotation_std_deg(self.covariance)
 
+    @property
+    def colour_depth_shift_m(self) -> float | None:
+        """How far depth moved the fix from the colour-only pose; None without depth."""
+        shift = self.evidence.colour_depth_shift_m
+        return float(shift) if np.isfinite(shift) else None
+
 
 class Localizer:
     """The map's regressor (the one inference path) plus the pose solvers and success gates."""

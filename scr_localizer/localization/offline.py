@@ -7,8 +7,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
 from scr_localizer import defaults
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.evaluation.metrics import FrameRecord
@@ -50,7 +48,7 @@ def localize_frames(
             timings_ms=timings,
             covariance=result.covariance if result.success else None,
             confidence=result.confidence,
-            colour_depth_shift_m=_finite_or_none(result.evidence.colour_depth_shift_m),
+            colour_depth_shift_m=result.colour_depth_shift_m,
         ))
         bar.update(1)
     bar.close()
@@ -98,7 +96,3 @@ def open_query_bag(path, fixed_frame: str, ground_truth: str = "auto", color_top
             return reader, None  # a link exists but not at the image stamps
         return with_truth, f"TF {fixed_frame} -> {reader.camera_frame}"
     return reader, None
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if np.isfinite(value) else None

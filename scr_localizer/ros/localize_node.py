@@ -249,7 +249,7 @@ class LocalizeNode(LifecycleNode):
         self._fix_times = deque(maxlen=200)  # monotonic seconds of successful fixes
         self._latencies_ms = deque(maxlen=200)  # image stamp -> TF publish, node clock
         # inliers, ratio, confidence, colour-depth shift of the last attempt
-        self._last_inliers = (0, 0.0, None, None)
+        self._last_attempt = (0, 0.0, None, None)
         self._last_stale_count = 0
 
     def _init_transforms(self) -> None:
@@ -699,7 +699,7 @@ class LocalizeNode(LifecycleNode):
             elif result.outcome == FAILED:
                 self.counts["failed"] += 1
             if result.inliers is not None:
-                self._last_inliers = (result.inliers, result.inlier_ratio, result.confidence,
+                self._last_attempt = (result.inliers, result.inlier_ratio, result.confidence,
                                       result.colour_depth_shift_m)
         self.problems.apply(result.problems)
         if result.outcome == LOCALIZED:
@@ -836,7 +836,7 @@ class LocalizeNode(LifecycleNode):
             recent = [t for t in self._fix_times if now - t <= 5.0]
             rate = (len(recent) - 1) / max(recent[-1] - recent[0], 1e-3) if len(recent) > 1 else 0.0
             latencies = sorted(self._latencies_ms)
-            inliers, inlier_ratio, confidence, colour_depth_shift = self._last_inliers
+            inliers, inlier_ratio, confidence, colour_depth_shift = self._last_attempt
             new_stale = counts["stale"] - self._last_stale_count
             self._last_stale_count = counts["stale"]
             input_ages = {key: now - t for key, t in self._last_received.items()}
