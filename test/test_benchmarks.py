@@ -99,3 +99,14 @@ def test_mapping_variants_take_typed_overrides_and_only_with_variant(capsys):
         main(["--cases", "tuning", "--set", "seed=1"])
     assert exit_info.value.code == 2
     assert "--set needs --variant" in capsys.readouterr().err
+
+
+def test_localizer_variants_are_checked_before_any_map_is_loaded(capsys):
+    """`benchmarks.cases --localizer JSON` compares localizer defaults on a cached case map;
+    a field LocalizerConfig does not have is refused at once, naming it."""
+    from benchmarks.cases import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--cases", "tuning", "--localizer", '{"depth_refinement": {"prior": 5}}'])
+    assert exit_info.value.code == 2
+    assert "prior" in capsys.readouterr().err
