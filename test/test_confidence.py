@@ -160,9 +160,11 @@ def test_old_gate_accepts_wrong_fixes_the_confidence_gate_rejects(small_map_outc
     # ... and the confidence gate calls none of those from outside the mapped area successful,
     # and no fix more than 15 cm off anywhere. Between the mapped blocks it may let through one
     # near miss: with the models refitted on maps of four encoder passes (colour threshold
-    # 0.864) this 400-iteration map gave frame 52 colour-only 10.6 cm / 1.6 deg at confidence
-    # 0.865; the old gate accepts it too, with every wrong fix the confidence gate refuses
-    # (colour-only fixes 10-19 cm off at 266-436 inliers between the blocks).
+    # 0.864) and a 10 px RANSAC search this 400-iteration map gave frame 52 colour-only
+    # 10.6 cm / 1.6 deg at confidence 0.865 (with the 20 px search, PnPConfig.
+    # ransac_threshold_px, 10.4 cm at 0.83: refused); the old gate accepts it too, with every
+    # wrong fix the confidence gate refuses (colour-only fixes 10-19 cm off at 266-436 inliers
+    # between the blocks).
     new_wrong = wrong_accepted("new")
     assert not [o for o in new_wrong if int(o["frame"][-6:]) in HARD_OUTSIDE], new_wrong
     assert all(o["t"] < 0.15 for o in new_wrong), new_wrong

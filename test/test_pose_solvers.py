@@ -7,6 +7,7 @@ import transforms3d.euler as te
 from scr_localizer.geometry.camera import PinholeCamera
 from scr_localizer.geometry.transforms import pose_error, pose_matrix
 from scr_localizer.localization.pose_solvers import (
+    PnPConfig,
     RGBDConfig,
     estimate_pose_rgb,
     estimate_pose_rgbd,
@@ -130,3 +131,34 @@ def test_too_few_correspondences_fail_cleanly():
     no_depth = np.zeros_like(camera_xyz)
     estimate = estimate_pose_rgbd(pixels, scene, no_depth, CAMERA)
     assert estimate.inlier_count == 0
+
+
+def test_wide_ransac_search_finds_the_scattered_right_pose_and_scores_at_the_threshold():
+    """On views unlike the mapped ones the right cells scatter (here 8 px per axis) while a
+    wrong but consistent structure can be tight: at a 10 px search the tight wrong pose has
+    more inliers and wins; the 20 px search (PnPConfig.ransac_threshold_px) finds the right
+    one, and the inliers the refinement and the confidence see are still those within 10 px."""
+    from scr_localizer.localization.pose_solvers import _projection, _undistorted
+
+    rng = np.random.default_rng(3)
+    gx, gy = np.meshgrid(np.arange(4, 640, 8), np.arange(4, 480, 8))
+    pixels = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float64)
+    depth = rng.uniform(1.0, 4.0, len(pixels))
+    truth = pose_matrix(te.euler2mat(0.1, -0.2, 0.3), np.array([0.5, -0.2, 1.0]))
+    wrong = truth @ pose_matrix(te.euler2mat(0.0, 0.12, 0.0), np.array([0.4, 0.0, 0.1]))
+    kind = rng.choice(3, len(pixels), p=[0.55, 0.35, 0.10])  # right, wrong, random
+    scatter = np.where(kind == 0, 8.0, 1.5)[:, None] * rng.normal(size=pixels.shape)
+    points = CAMERA.backproject(pixels + scatter, depth)
+    pose_of = np.where((kind == 1)[:, None, None], wrong[None], truth[None])
+    scene = np.einsum("nij,nj->ni", pose_of[:, :3, :3], points) + pose_of[:, :3, 3]
+    scene[kind == 2] = rng.uniform(-3, 3, (np.count_nonzero(kind == 2), 3))
+    pixels, scene = pixels.astype(np.float32), scene.astype(np.float32)
+
+    narrow = estimate_pose_rgb(pixels, scene, CAMERA, PnPConfig(ransac_threshold_px=0.0))
+    wide = estimate_pose_rgb(pixels, scene, CAMERA, PnPConfig(ransac_threshold_px=20.0))
+    assert pose_error(narrow.world_from_camera, truth)[0] > 0.2
+    translation_m, rotation_deg = pose_error(wide.world_from_camera, truth)
+    assert translation_m < 0.05 and rotation_deg < 1.0
+    residuals = _projection(wide.world_from_camera, _undistorted(pixels, CAMERA),
+                            scene.astype(np.float64), CAMERA)[0]
+    np.testing.assert_array_equal(wide.inliers, np.hypot(*residuals.T) < 10.0)
