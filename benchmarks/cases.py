@@ -435,21 +435,19 @@ def score_variant(case: Case, overrides: dict) -> dict:
     return out
 
 
-def score_localizer_variant(case: Case, overrides_json: str, device: str = "cpu") -> dict:
+def score_localizer_variant(case: Case, variant, label: dict, device: str = "cpu") -> dict:
     """The cached case map's queries regressed once (per max_correspondences) and solved by the
-    default localizer and by one with `overrides_json` (LocalizerConfig fields as in bench_localization --compare): per
-    mode and configuration the share within 10 cm / 5 deg without a gate, the gate's stats and
-    the median error. How localizer defaults are chosen, on the tuning case only."""
-    from benchmarks.bench_localization import compared_config
+    default localizer and by `variant` (a LocalizerConfig; `label`: its overrides): per mode
+    and configuration the share within 10 cm / 5 deg without a gate, the gate's stats and the
+    median error. How localizer defaults are chosen, on the tuning case only."""
     from scr_localizer.io.seven_scenes import iter_frames
     from scr_localizer.localization.localizer import Localizer, LocalizerConfig
 
-    configs = {"default": LocalizerConfig(),
-               "variant": compared_config(LocalizerConfig(), overrides_json)}
+    configs = {"default": LocalizerConfig(), "variant": variant}
+    cells = {config.max_correspondences for config in configs.values()}
     localizer = Localizer(case_map(case), configs["default"], device=device)
     rows: dict[tuple[str, str], list[tuple[bool, bool, float]]] = {}
     for frame in iter_frames(REDKITCHEN, case.queries):
-        cells = {config.max_correspondences for config in configs.values()}
         regressions = {n: localizer.regressor.regress(frame.color, n) for n in cells}
         for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
             for name, config in configs.items():
@@ -459,7 +457,7 @@ def score_localizer_variant(case: Case, overrides_json: str, device: str = "cpu"
                 t, r = _pose_error(result.world_from_camera, frame.world_from_camera)
                 rows.setdefault((mode, name), []).append(
                     (t < 0.10 and r < 5.0, bool(result.success), 100.0 * t))
-    out = {"case": case.name, "variant": json.loads(overrides_json)}
+    out = {"case": case.name, "variant": label}
     for (mode, name), items in rows.items():
         right = np.array([x[0] for x in items])
         errors = [x[2] for x in items]
@@ -499,7 +497,7 @@ def main(argv=None) -> int:
         from scr_localizer.localization.localizer import LocalizerConfig
 
         try:
-            compared_config(LocalizerConfig(), args.localizer)
+            variant = compared_config(LocalizerConfig(), args.localizer)
         except (ValueError, TypeError) as exc:
             parser.error(f"--localizer '{args.localizer}': {exc}; expected a JSON object of "
                          "LocalizerConfig fields")
@@ -507,7 +505,8 @@ def main(argv=None) -> int:
             if name not in TUNING_CASES:
                 print(f"note: {name} is an evaluation case; choosing a default on it makes its "
                       "numbers mean less", flush=True)
-            print(json.dumps(score_localizer_variant(CASES[name], args.localizer)), flush=True)
+            print(json.dumps(score_localizer_variant(CASES[name], variant,
+                                                     json.loads(args.localizer))), flush=True)
         return 0
     if args.set and not args.variant:
         parser.error("--set needs --variant")
