@@ -403,11 +403,11 @@ def precision_recall_markdown(table: dict) -> str:
 
 def score_variant(case: Case, overrides: dict) -> dict:
     """Train the case's map with the CPU preset and `overrides` (not cached) and localize its
-    queries with the default localizer: the share within 10 cm / 5 deg without a gate per
-    mode, what the gate accepts, and the map's held-out and training cells within 10 px. How
+    queries with the default localizer: per mode the share within 10 cm / 5 deg without a
+    gate, the median error, what the gate accepts, and the map's held-out and training cells within 10 px. How
     the mapping preset is chosen, on the tuning case only."""
     from scr_localizer.io.seven_scenes import iter_frames
-    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+    from scr_localizer.localization.localizer import LocalizerConfig
     from scr_localizer.mapping.trainer import preset, train_map
 
     if case.time_budget_s and "time_budget_s" not in overrides:
@@ -420,33 +420,20 @@ def score_variant(case: Case, overrides: dict) -> dict:
            "iterations": scene_map.stats.get("iterations"),
            "holdout_inlier_share": scene_map.stats.get("holdout_inlier_share"),
            "training_inlier_share": scene_map.stats.get("inlier_share")}
-    localizer = Localizer(scene_map, LocalizerConfig(), device="cpu")
-    outcomes: dict[str, list[tuple[bool, bool]]] = {"rgb": [], "rgbd": []}
-    for frame in iter_frames(REDKITCHEN, case.queries):
-        pixels, scene_xyz = localizer.regress(frame.color)
-        for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
-            result = localizer.solve(pixels, scene_xyz, frame.camera, depth)
-            t, r = _pose_error(result.world_from_camera, frame.world_from_camera)
-            outcomes[mode].append((t < 0.10 and r < 5.0, bool(result.success)))
-    for mode, rows in outcomes.items():
-        right = np.array([x[0] for x in rows])
-        out[mode] = {"right_pct": 100.0 * float(right.mean()),
-                     **_gate_stats([x[1] for x in rows], right)}
-    return out
+    scores = _score_queries(case, scene_map, {"default": LocalizerConfig()})
+    return {**out, "rgb": scores["rgb/default"], "rgbd": scores["rgbd/default"]}
 
 
-def score_localizer_variant(case: Case, variant, label: dict, device: str = "cpu") -> dict:
-    """The cached case map's queries regressed once (per max_correspondences) and solved by the
-    default localizer and by `variant` (a LocalizerConfig; `label`: its overrides): per mode
-    and configuration the share within 10 cm / 5 deg without a gate, the gate's stats and the
-    median error. How localizer defaults are chosen, on the tuning case only."""
+def _score_queries(case: Case, scene_map, configs: dict, device: str = "cpu") -> dict:
+    """The case's queries regressed once (per max_correspondences) and solved by each named
+    LocalizerConfig, colour only and with depth: per 'mode/name' the share within 10 cm /
+    5 deg without a gate, the median error and the gate's stats."""
     from scr_localizer.io.seven_scenes import iter_frames
-    from scr_localizer.localization.localizer import Localizer, LocalizerConfig
+    from scr_localizer.localization.localizer import Localizer
 
-    configs = {"default": LocalizerConfig(), "variant": variant}
     cells = {config.max_correspondences for config in configs.values()}
-    localizer = Localizer(case_map(case), configs["default"], device=device)
-    rows: dict[tuple[str, str], list[tuple[bool, bool, float]]] = {}
+    localizer = Localizer(scene_map, next(iter(configs.values())), device=device)
+    rows: dict[str, list[tuple[bool, bool, float]]] = {}
     for frame in iter_frames(REDKITCHEN, case.queries):
         regressions = {n: localizer.regressor.regress(frame.color, n) for n in cells}
         for mode, depth in (("rgb", None), ("rgbd", frame.depth)):
@@ -455,16 +442,27 @@ def score_localizer_variant(case: Case, variant, label: dict, device: str = "cpu
                 pixels, scene_xyz = regressions[config.max_correspondences]
                 result = localizer.solve(pixels, scene_xyz, frame.camera, depth)
                 t, r = _pose_error(result.world_from_camera, frame.world_from_camera)
-                rows.setdefault((mode, name), []).append(
+                rows.setdefault(f"{mode}/{name}", []).append(
                     (t < 0.10 and r < 5.0, bool(result.success), 100.0 * t))
-    out = {"case": case.name, "variant": label}
-    for (mode, name), items in rows.items():
+    scores = {}
+    for key, items in rows.items():
         right = np.array([x[0] for x in items])
         errors = [x[2] for x in items]
-        out[f"{mode}/{name}"] = {"right_pct": 100.0 * float(right.mean()),
-                                 "median_cm": float(np.median(errors)),
-                                 **_gate_stats([x[1] for x in items], right, errors)}
-    return out
+        scores[key] = {"right_pct": 100.0 * float(right.mean()),
+                       "median_cm": float(np.median(errors)),
+                       **_gate_stats([x[1] for x in items], right, errors)}
+    return scores
+
+
+def score_localizer_variant(case: Case, variant, label: dict, device: str = "cpu") -> dict:
+    """The cached case map's queries solved by the default localizer and by `variant` (a
+    LocalizerConfig; `label`: its overrides) on the same regressions. How localizer defaults
+    are chosen, on the tuning case only."""
+    from scr_localizer.localization.localizer import LocalizerConfig
+
+    configs = {"default": LocalizerConfig(), "variant": variant}
+    return {"case": case.name, "variant": label,
+            **_score_queries(case, case_map(case), configs, device)}
 
 
 def _fmt(value, digits=1) -> str:

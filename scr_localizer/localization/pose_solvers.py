@@ -324,8 +324,7 @@ def estimate_pose_rgb(
     pinhole = poselib.Camera(
         "PINHOLE", [camera.fx, camera.fy, camera.cx, camera.cy], camera.width, camera.height
     )
-    search = _scaled_threshold(config.ransac_threshold_px, camera) if (
-        config.ransac_threshold_px > 0) else threshold
+    search = _scaled_threshold(config.ransac_threshold_px or config.threshold_px, camera)
     ransac_options = {
         "max_reproj_error": search,
         "min_iterations": config.min_iterations,
