@@ -49,8 +49,13 @@ def test_training_is_deterministic_on_cpu_with_a_seed(tiny_frames):
     first = train_map(tiny_frames[:3], config)
     second = train_map(tiny_frames[:3], config)
     other = train_map(tiny_frames[:3], _tiny(iterations=30, seed=1))
-    for (name, a), b in zip(first.head.state_dict().items(), second.head.state_dict().values()):
-        assert torch.equal(a, b), name
+    # A time budget that the plan fits in leaves the schedule to the iterations (it used to
+    # follow the clock whenever a step ran slow): the same weights too.
+    budgeted = train_map(tiny_frames[:3], _tiny(iterations=30, time_budget_s=3600.0))
+    assert budgeted.stats["iterations"] == 30 and not budgeted.stats["time_bound"]
+    for same in (second, budgeted):
+        for (name, a), b in zip(first.head.state_dict().items(), same.head.state_dict().values()):
+            assert torch.equal(a, b), name
     assert not torch.equal(first.head.output.weight, other.head.output.weight)
 
 
@@ -132,6 +137,7 @@ def test_time_budget_ends_training_early(tiny_frames):
     trainer.train(tiny_frames[:1])
     assert 0 < trainer.stats.iterations < 100_000
     assert trainer.stats.train_time_s < 10
+    assert trainer.stats.time_bound
 
 
 def test_unknown_prior_and_preset_are_clear_errors():

@@ -25,13 +25,33 @@ def test_planned_iterations_follow_the_buffer_between_floor_and_cap():
 
 def test_cool_down_takes_the_schedule_to_its_end():
     schedule = TrainingSchedule(MappingConfig(cooldown_share=0.1), 1000)
-    assert schedule.progress(200, 0.0) == pytest.approx(0.2)
-    schedule.stop_early(200, 0.2)
+    assert schedule.progress(200) == pytest.approx(0.2)
+    schedule.stop_early(200)
     assert schedule.cooldown_iterations == 20
-    assert schedule.progress(210, 0.0) == pytest.approx(0.6)
-    assert schedule.progress(220, 0.0) == 1.0
-    timed = TrainingSchedule(MappingConfig(time_budget_s=10.0), 10**6)
-    assert timed.progress(1, 10.0) == 1.0  # the time budget stays an upper bound
+    assert schedule.progress(210) == pytest.approx(0.6)
+    assert schedule.progress(220) == 1.0
+
+
+def test_the_schedule_follows_iterations_and_is_shortened_only_to_fit_the_time_budget():
+    """Progress counts iterations, whatever the clock says, while the plan fits the budget; a
+    plan that would overrun it is compressed from where it stands to end by then."""
+    schedule = TrainingSchedule(MappingConfig(time_budget_s=100.0), 10_000)
+    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.007)  # 63 s left
+    assert schedule.progress(1000) == pytest.approx(0.1) and schedule.end == 10_000
+    assert not schedule.replanned_for_budget
+    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.014)  # 126 s left
+    assert schedule.replanned_for_budget
+    assert schedule.end == 1000 + 5000  # 70 s at 14 ms an iteration
+    assert schedule.progress(1000) == pytest.approx(0.1)  # no jump
+    assert schedule.progress(3500) == pytest.approx(0.55)
+    assert schedule.progress(6000) == 1.0
+    schedule.fit_time_budget(3500, elapsed_s=65.0, seconds_per_iteration=0.010)  # fits now
+    assert schedule.end == 6000  # never lengthened
+    schedule.stop_early(5500)  # a cool-down past the end (5500 + 825) keeps the plan
+    assert schedule.end == 6000
+    untimed = TrainingSchedule(MappingConfig(), 1000)
+    untimed.fit_time_budget(10, elapsed_s=1e6, seconds_per_iteration=1.0)
+    assert untimed.end == 1000 and untimed.progress(500) == 0.5
 
 
 @pytest.mark.parametrize("request_, frames, expected", [

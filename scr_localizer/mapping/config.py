@@ -80,7 +80,7 @@ class MappingConfig:
     lr_max: float = 5e-3
     lr_warmup_share: float = 0.1
     lr_end_factor: float = 0.01  # the last iterations run at lr_min * this
-    time_budget_s: float = 0.0  # > 0: training ends by then, schedules follow elapsed time
+    time_budget_s: float = 0.0  # > 0: training ends by then (the plan is shortened to fit)
     # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
     # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
     passes: float = 0.0
@@ -181,10 +181,11 @@ class MappingConfig:
 _PRESETS = {
     # 500 frames in <10 min on 2 cores: a 256-wide head (3.6x cheaper per step than 512) with
     # small batches gets ~10x more steps, which beat the wide head at equal time on redkitchen;
-    # training stops after 400 s (schedules follow time then) or 16000 iterations. Augmentation
-    # pays once there are enough steps (redkitchen, 16000 vs 8000 steps without it, RGB-D
-    # queries within 10 cm/5°: revisit split 79 vs 56 %, interleaved 98 vs 97 %); with half the
-    # steps (a busy machine) it cost accuracy on the interleaved split (77 vs 86 % at 5 cm/5°).
+    # training ends by 400 s (a plan that would overrun is shortened) or 16000 iterations.
+    # Augmentation pays once there are enough steps (redkitchen, 16000 vs 8000 steps without
+    # it, RGB-D queries within 10 cm/5°: revisit split 79 vs 56 %, interleaved 98 vs 97 %);
+    # with half the steps (a busy machine) it cost accuracy on the interleaved split (77 vs
+    # 86 % at 5 cm/5°).
     # Effort follows the content (issue 16): 60 passes over the buffer (at least 600
     # iterations) and early stopping on 4096 held-out cells; 16000 iterations and 400 s stay
     # the caps. Before, every bag trained the full 400 s: 25 redkitchen frames, 2601

@@ -23,6 +23,10 @@ from scr_localizer.mapping.progress import progress_bar
 from scr_localizer.model.head import SceneCoordinateHead
 from scr_localizer.model.precision import autocast_dtype
 
+# With a time budget, the speed is measured from this many iterations on (past the first
+# steps' warm-up) and the plan checked against the budget this often.
+BUDGET_CHECK_EVERY = 50
+
 
 @dataclass
 class HeadTraining:
@@ -31,6 +35,7 @@ class HeadTraining:
     iterations: int = 0
     iterations_planned: int = 0
     stopped_early: bool = False
+    time_bound: bool = False  # the plan was shortened to end within the time budget
     train_time_s: float = 0.0
     final_loss: float = float("nan")
     holdout_inlier_share: float = float("nan")
@@ -92,13 +97,22 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
     cursor = 0
     bar = progress_bar(progress, desc=desc, unit="it", total=run.iterations_planned)
     start = time.perf_counter()
+    speed_from: tuple[int, float] | None = None  # (iteration, seconds): after the warm-up
     best, since_best = -1.0, 0
     loss_value = float("nan")
     iteration = 0
     while True:
-        progress_now = schedule.progress(iteration, time.perf_counter() - start)
-        if progress_now >= 1.0:
+        progress_now = schedule.progress(iteration)
+        elapsed_s = time.perf_counter() - start
+        if progress_now >= 1.0 or 0 < config.time_budget_s <= elapsed_s:
             break
+        if config.time_budget_s > 0 and iteration % BUDGET_CHECK_EVERY == 0 and iteration:
+            if speed_from is None:
+                speed_from = (iteration, elapsed_s)
+            elif iteration > speed_from[0]:
+                schedule.fit_time_budget(iteration, elapsed_s, (elapsed_s - speed_from[1])
+                                         / (iteration - speed_from[0]))
+                bar.total = schedule.end
         clamp_px = clamp_at(config, progress_now)
         for group in optimizer.param_groups:
             group["lr"] = lr_at(config, progress_now)
@@ -125,10 +139,6 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
                              & info["valid"]).float().mean())
             bar.set_postfix(loss=f"{loss_value:.3f}", inliers=f"{100 * inliers:.1f}%",
                             clamp=f"{clamp_px:.1f}px", refresh=False)
-            if config.time_budget_s > 0 and progress_now > 0.01:
-                # Time-bound: the expected total follows the measured speed (honest ETA).
-                bar.total = min(run.iterations_planned,
-                                max(iteration + 1, int(iteration / progress_now)))
         iteration += 1
         if len(holdout) and iteration % config.early_stop_every == 0:
             share = holdout_inlier_share(head, buffer, holdout, config)
@@ -139,15 +149,17 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
                 since_best += 1
             if (since_best >= config.early_stop_patience and iteration >= config.min_iterations
                     and best >= config.early_stop_min_share and schedule.stopped_at is None):
-                schedule.stop_early(iteration, progress_now)
+                schedule.stop_early(iteration)
                 run.stopped_early = True
-                bar.total = iteration + schedule.cooldown_iterations
+                bar.total = schedule.end
         bar.update(1)
     bar.close()
     if device.type == "cuda":
         torch.cuda.synchronize()
     run.train_time_s = time.perf_counter() - start
     run.iterations = iteration
+    run.time_bound = schedule.replanned_for_budget or (
+        0 < config.time_budget_s <= run.train_time_s and iteration < schedule.end)
     run.final_loss = loss_value
     if len(holdout):
         run.holdout_inlier_share = holdout_inlier_share(head, buffer, holdout, config)

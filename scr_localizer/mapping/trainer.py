@@ -63,6 +63,7 @@ class MappingStats:
     depth_median_error_m: float = float("nan")
     iterations_planned: int = 0
     stopped_early: bool = False
+    time_bound: bool = False  # the time budget, not the plan or an early stop, ended training
     holdout_inlier_share: float = float("nan")
     submaps: list = field(default_factory=list)  # per part: frames, cells, iterations, ...
     device: str = ""
@@ -72,7 +73,8 @@ class MappingStats:
         return (
             f"mapped {self.frames_used}/{self.frames_total} frames (skipped {skipped}) on "
             f"{self.device}: encoding {self.encode_time_s:.1f} s, training {self.train_time_s:.1f} s "
-            f"({self.iterations} iterations{' (stopped early)' if self.stopped_early else ''}, "
+            f"({self.iterations} iterations{' (stopped early)' if self.stopped_early else ''}"
+            f"{', shortened to the time budget' if self.time_bound else ''}, "
             f"{self.buffer_cells} cells, "
             f"{100 * self.cells_with_depth:.0f}% with depth); final loss {self.final_loss:.3f}, "
             f"median reprojection {self.reprojection_median_px:.2f} px, "
@@ -153,6 +155,7 @@ class MapTrainer:
         self.stats.iterations = run.iterations
         self.stats.iterations_planned = run.iterations_planned
         self.stats.stopped_early = run.stopped_early
+        self.stats.time_bound = run.time_bound
         self.stats.holdout_inlier_share = run.holdout_inlier_share
         self.stats.final_loss = run.final_loss
         self.loss_history = run.loss_history
@@ -192,11 +195,13 @@ class MapTrainer:
         self.stats.iterations = sum(run.iterations for run in runs)
         self.stats.iterations_planned = sum(run.iterations_planned for run in runs)
         self.stats.stopped_early = all(run.stopped_early for run in runs)
+        self.stats.time_bound = any(run.time_bound for run in runs)
         self.stats.final_loss = float(np.mean([run.final_loss for run in runs]))
         self.stats.holdout_inlier_share = float(np.mean([run.holdout_inlier_share
                                                          for run in runs]))
         self.stats.submaps = [{"frames": region["frames"], "cells": len(buffer),
                                "iterations": run.iterations, "stopped_early": run.stopped_early,
+                               "time_bound": run.time_bound,
                                "train_time_s": round(run.train_time_s, 1)}
                               for (_, buffer, region, run) in self.submaps]
         self.head = self.submaps[0][0]

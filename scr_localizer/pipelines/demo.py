@@ -29,9 +29,9 @@ class DemoConfig:
     mapping_frames: int = 120
     query_frames: int = 50
     texel_mm: float = 4.0
-    # Mapping: the cpu preset (256-wide head, batch 2048) stopped by a shorter time budget
-    # (schedules follow elapsed time then), without augmentation: in 150 s the head has too few
-    # steps to gain from it, and the query path stays close to the mapped views.
+    # Mapping: the cpu preset (256-wide head, batch 2048) under a shorter time budget (a slow
+    # machine shortens the plan to fit it), without augmentation: in 150 s the head has too
+    # few steps to gain from it, and the query path stays close to the mapped views.
     mapping_preset: str = "cpu"
     mapping_overrides: dict = field(
         default_factory=lambda: {"time_budget_s": 150.0, "augment": False})
