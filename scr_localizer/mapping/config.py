@@ -80,7 +80,9 @@ class MappingConfig:
     lr_max: float = 5e-3
     lr_warmup_share: float = 0.1
     lr_end_factor: float = 0.01  # the last iterations run at lr_min * this
-    time_budget_s: float = 0.0  # > 0: training ends by then (the plan is shortened to fit)
+    # > 0: a head's training ends by then (each head's, with submaps); the schedules count
+    # iterations, and a plan that would overrun the budget is shortened to fit it.
+    time_budget_s: float = 0.0
     # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
     # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
     passes: float = 0.0

@@ -109,7 +109,7 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
         if config.time_budget_s > 0 and iteration % BUDGET_CHECK_EVERY == 0 and iteration:
             if speed_from is None:
                 speed_from = (iteration, elapsed_s)
-            elif iteration > speed_from[0]:
+            else:
                 schedule.fit_time_budget(iteration, elapsed_s, (elapsed_s - speed_from[1])
                                          / (iteration - speed_from[0]))
                 bar.total = schedule.end

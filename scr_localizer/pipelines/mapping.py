@@ -127,7 +127,6 @@ def build_map(job: MapJob) -> MapResult:
     trainer.build_buffer(reader if bar_shown or not job.progress else _logged_frames(reader, total))
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
-    budget = f", at most {config.time_budget_s:g} s" if config.time_budget_s > 0 else ""
     from scr_localizer.mapping.submaps import buffer_poses, view_direction_bins
 
     directions = (view_direction_bins(buffer_poses(trainer.buffer))
@@ -141,6 +140,8 @@ def build_map(job: MapJob) -> MapResult:
               f"planned per head ({config.passes:g} passes, at most {config.iterations})"
               if config.passes > 0 else f"up to {config.iterations} iterations")
     stops = ", stopping early on held-out cells" if config.holdout_cells else ""
+    budget = (f", at most {config.time_budget_s:g} s{' each' if count > 1 else ''}"
+              if config.time_budget_s > 0 else "")
     LOG.info(f"training {effort}{budget}{stops} on {len(trainer.buffer)} cells")
     if count > 1:
         trainer.train_submaps(count, job.parallel, job.ray_address)
