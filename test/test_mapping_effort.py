@@ -36,16 +36,16 @@ def test_the_schedule_follows_iterations_and_is_shortened_only_to_fit_the_time_b
     """Progress counts iterations, whatever the clock says, while the plan fits the budget; a
     plan that would overrun it is compressed from where it stands to end by then."""
     schedule = TrainingSchedule(MappingConfig(time_budget_s=100.0), 10_000)
-    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.007)  # 63 s left
+    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.007)  # 63 of 70 s
     assert schedule.progress(1000) == pytest.approx(0.1) and schedule.end == 10_000
     assert not schedule.replanned_for_budget
-    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.014)  # 126 s left
+    schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.014)  # 126 of 70 s
     assert schedule.replanned_for_budget
     assert schedule.end == 1000 + 5000  # 70 s at 14 ms an iteration
     assert schedule.progress(1000) == pytest.approx(0.1)  # no jump
     assert schedule.progress(3500) == pytest.approx(0.55)
     assert schedule.progress(6000) == 1.0
-    schedule.fit_time_budget(3500, elapsed_s=65.0, seconds_per_iteration=0.010)  # fits now
+    schedule.fit_time_budget(3500, elapsed_s=65.0, seconds_per_iteration=0.010)  # 25 of 35 s
     assert schedule.end == 6000  # never lengthened
     schedule.stop_early(5500)  # a cool-down past the end (5500 + 825) keeps the plan
     assert schedule.end == 6000

@@ -35,7 +35,7 @@ class HeadTraining:
     iterations: int = 0
     iterations_planned: int = 0
     stopped_early: bool = False
-    time_bound: bool = False  # the plan was shortened to end within the time budget
+    time_bound: bool = False  # the time budget shortened the plan or ended the run
     train_time_s: float = 0.0
     final_loss: float = float("nan")
     holdout_inlier_share: float = float("nan")

@@ -63,7 +63,7 @@ class MappingStats:
     depth_median_error_m: float = float("nan")
     iterations_planned: int = 0
     stopped_early: bool = False
-    time_bound: bool = False  # the time budget, not the plan or an early stop, ended training
+    time_bound: bool = False  # the time budget shortened the plan or ended the run
     holdout_inlier_share: float = float("nan")
     submaps: list = field(default_factory=list)  # per part: frames, cells, iterations, ...
     device: str = ""
