@@ -54,11 +54,27 @@ def fit(records, target: float, margin: float, l2: float):
         models[kind] = ConfidenceModel(kind, model.mean, model.scale, model.weights, model.bias,
                                        round(float(threshold), 4))
         accepted = scores >= threshold
+        wrong = np.flatnonzero(y == 0)
+        highest_wrong = wrong[np.argsort(-scores[wrong])][:3]
+        prefix = "old_" if label == "old_correct" else ""
         report[kind] = {"samples": len(rows), "positives": int(y.sum()),
                         "accepted": int(accepted.sum()),
                         "precision": float(y[accepted].mean()) if accepted.any() else None,
-                        "threshold": threshold}
+                        "threshold": threshold,
+                        # What bounds the threshold: the wrong fixes the model trusts most.
+                        "highest_scoring_wrong": [
+                            f"{rows[i]['frame']} ({rows[i]['input']}): "
+                            f"{100 * rows[i][prefix + 't_m']:.1f} cm / "
+                            f"{rows[i][prefix + 'r_deg']:.1f} deg, score {scores[i]:.3f}"
+                            for i in highest_wrong]}
     return models, report
+
+
+def unusable(report: dict) -> list[str]:
+    """Kinds whose threshold accepts none of the tuning fixes: written, they would refuse every
+    fix of that kind (a model that ranks one wrong fix above the rest, plus the margin, can end
+    at a threshold of 1)."""
+    return [kind for kind, item in report.items() if item["accepted"] == 0]
 
 
 def _wrapped(name: str, values) -> list[str]:
@@ -108,6 +124,12 @@ def main(argv=None) -> int:
     models, report = fit(records, args.target, args.margin, args.l2)
     for kind, item in report.items():
         print(kind, item)
+    refused = unusable(report)
+    if refused:
+        print(f"error: the fitted threshold for {', '.join(refused)} accepts none of the tuning "
+              f"fixes (target {args.target:.0%}, margin {args.margin}); expected a model that "
+              f"accepts some; {OUTPUT.name} was not written")
+        return 1
     if not args.dry_run:
         from scr_localizer.io.atomic import atomic_write
 

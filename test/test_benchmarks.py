@@ -110,3 +110,46 @@ def test_localizer_variants_are_checked_before_any_map_is_loaded(capsys):
         main(["--cases", "tuning", "--localizer", '{"depth_refinement": {"prior": 5}}'])
     assert exit_info.value.code == 2
     assert "prior" in capsys.readouterr().err
+
+
+def test_confidence_refit_refuses_a_threshold_that_accepts_no_fix():
+    """benchmarks.fit_confidence: when the tuning fixes put one wrong fix above every right one,
+    99 % precision plus the margin ends at a threshold of 1; such a model would refuse every
+    fix of its kind, so the tool names the kind and the wrong fix instead of writing it."""
+    import numpy as np
+
+    from benchmarks.fit_confidence import fit, unusable
+
+    rng = np.random.default_rng(0)
+
+    def record(mode: str, index: int, right: bool, strength: float) -> dict:
+        inliers = int(200 + 600 * strength + 20 * rng.random())
+        evidence = {"inliers": inliers, "inlier_ratio": 0.1 + 0.3 * strength,
+                    "coverage": 0.3 + 0.6 * strength, "second_ratio": 0.8 - 0.6 * strength,
+                    "position_std_m": 0.02 / (1 + 9 * strength),
+                    "rotation_std_deg": 0.5 / (1 + 9 * strength)}
+        if mode == "rgbd":
+            evidence |= {"depth_agreement": 0.2 + 0.7 * strength,
+                         "surface_agreement": 0.2 + 0.7 * strength,
+                         "surface_residual_m": 0.02 / (1 + 9 * strength),
+                         "refinement_shift_m": 0.01}
+        error_m = 0.02 if right else 0.5
+        return {"mode": mode, "frame": f"frame-{index:06d}", "input": "real",
+                "evidence": evidence, "correct": right, "old_correct": right,
+                "t_m": error_m, "r_deg": 1.0, "old_t_m": error_m, "old_r_deg": 1.0}
+
+    def records(trusted_wrong: bool) -> list[dict]:
+        rows = []
+        for mode in ("rgb", "rgbd"):
+            rows += [record(mode, i, True, 0.5 + 0.5 * rng.random()) for i in range(40)]
+            rows += [record(mode, 100 + i, False, 0.4 * rng.random()) for i in range(30)]
+        if trusted_wrong:
+            rows.append(record("rgb", 999, False, 1.2))
+        return rows
+
+    _, report = fit(records(False), target=0.99, margin=0.05, l2=1.0)
+    assert unusable(report) == []
+    assert report["rgb"]["accepted"] >= 20 and report["rgb"]["precision"] == 1.0
+    _, report = fit(records(True), target=0.99, margin=0.05, l2=1.0)
+    assert unusable(report) == ["rgb"]
+    assert report["rgb"]["highest_scoring_wrong"][0].startswith("frame-000999 (real): 50.0 cm")
