@@ -41,8 +41,8 @@ def test_real_queries_localize_within_loose_bounds(localizer, queries, use_depth
             assert result.confidence >= result.confidence_threshold
     translation = np.array([e[0] for e in errors])
     rotation = np.array([e[1] for e in errors])
-    # Colour-only fixes of this small map are 6-14 cm off, so the confidence gate (fitted for
-    # 99 % of accepted fixes within 10 cm / 5 deg) calls few of them successful; with depth the
+    # Colour-only fixes of this small map are up to ~12 cm off, so the confidence gate (fitted for
+    # 99 % of accepted fixes within 10 cm / 5 deg) may refuse some of them; with depth the
     # refinement against the map's depth keyframes brings them to a few centimetres.
     if use_depth:
         assert successes >= 6, errors
