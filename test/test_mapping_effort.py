@@ -21,6 +21,21 @@ def test_planned_iterations_follow_the_buffer_between_floor_and_cap():
     assert MappingConfig(iterations=123).planned_iterations(10**7) == 123  # passes 0: as given
     cpu = preset("cpu")
     assert cpu.planned_iterations(25 * 1024) < cpu.planned_iterations(100 * 1024) < 16000
+    # float32 steps on a CPU cost ~3x bfloat16 ones: the CPU preset plans a third of the passes
+    assert cpu.planned_iterations(102_400, float32_cpu=True) == 2500  # 50 passes
+    assert cpu.planned_iterations(102_400) == 7500  # 150 passes
+    assert config.planned_iterations(25_600, float32_cpu=True) == 750  # no passes_float32
+
+
+def test_float32_cpu_steps_follow_the_head_precision():
+    import torch
+
+    from scr_localizer.model.precision import cpu_computes_bfloat16, float32_cpu_steps
+
+    cpu = torch.device("cpu")
+    assert float32_cpu_steps(cpu, mixed_precision=False)
+    assert float32_cpu_steps(cpu) == (not cpu_computes_bfloat16())
+    assert not float32_cpu_steps(torch.device("cuda"))  # float16 there
 
 
 def test_cool_down_takes_the_schedule_to_its_end():
@@ -34,7 +49,8 @@ def test_cool_down_takes_the_schedule_to_its_end():
 
 def test_the_schedule_follows_iterations_and_is_shortened_only_to_fit_the_time_budget():
     """Progress counts iterations, whatever the clock says, while the plan fits the budget; a
-    plan that would overrun it is compressed from where it stands to end by then."""
+    plan that would overrun it is compressed from where it stands to end by then, and moves
+    out again (never past the plan or a cool-down) when the steps get faster."""
     schedule = TrainingSchedule(MappingConfig(time_budget_s=100.0), 10_000)
     schedule.fit_time_budget(1000, elapsed_s=30.0, seconds_per_iteration=0.007)  # 63 of 70 s
     assert schedule.progress(1000) == pytest.approx(0.1) and schedule.end == 10_000
@@ -45,10 +61,17 @@ def test_the_schedule_follows_iterations_and_is_shortened_only_to_fit_the_time_b
     assert schedule.progress(1000) == pytest.approx(0.1)  # no jump
     assert schedule.progress(3500) == pytest.approx(0.55)
     assert schedule.progress(6000) == 1.0
-    schedule.fit_time_budget(3500, elapsed_s=65.0, seconds_per_iteration=0.010)  # 25 of 35 s
-    assert schedule.end == 6000  # never lengthened
-    schedule.stop_early(5500)  # a cool-down past the end (5500 + 825) keeps the plan
-    assert schedule.end == 6000
+    schedule.fit_time_budget(3500, elapsed_s=65.0, seconds_per_iteration=0.005)  # faster now
+    # 35 s at 5 ms would reach 10 500: never past the plan ...
+    assert schedule.end == 10_000 and not schedule.replanned_for_budget
+    assert schedule.progress(3500) == pytest.approx(0.55)  # ... and again no jump
+    schedule.fit_time_budget(4000, elapsed_s=70.0, seconds_per_iteration=0.010)  # slow again
+    assert schedule.end == 4000 + 3000 and schedule.replanned_for_budget
+    schedule.stop_early(5500)  # a cool-down (5500 + 825) before the budget's end ...
+    assert schedule.end == 6325
+    schedule.fit_time_budget(5600, elapsed_s=85.0, seconds_per_iteration=0.001)
+    assert schedule.end == 6325  # ... bounds it, however fast the steps
+    assert schedule.progress(schedule.end) == 1.0
     untimed = TrainingSchedule(MappingConfig(), 1000)
     untimed.fit_time_budget(10, elapsed_s=1e6, seconds_per_iteration=1.0)
     assert untimed.end == 1000 and untimed.progress(500) == 0.5

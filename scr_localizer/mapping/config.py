@@ -86,6 +86,9 @@ class MappingConfig:
     # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
     # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
     passes: float = 0.0
+    # > 0: the passes instead when the head's steps run in float32 on a CPU (one without
+    # bfloat16, or mixed_precision off), where a step costs about three times as much.
+    passes_float32: float = 0.0
     min_iterations: int = 0
     # Early stopping: this many buffer cells are held out of training (0: off); every
     # early_stop_every iterations their share within inlier_threshold_px is measured, and once
@@ -151,6 +154,7 @@ class MappingConfig:
         check_number(self.seed, "mapping seed (--seed)", 0, 2**32 - 1, integer=True)
         check_number(self.max_frames, "mapping max_frames", 0, integer=True, hint="0 = all")
         check_number(self.passes, "mapping passes", 0.0)
+        check_number(self.passes_float32, "mapping passes_float32", 0.0)
         check_number(self.min_iterations, "mapping min_iterations", 0, integer=True)
         check_number(self.holdout_cells, "mapping holdout_cells", 0, integer=True)
         check_number(self.early_stop_every, "mapping early_stop_every", 1, integer=True)
@@ -161,12 +165,16 @@ class MappingConfig:
         check_number(self.submap_overlap, "mapping submap_overlap", 0.0, 10.0)
         submap_count(self.submaps, 1, self.submap_frames)  # validates the request
 
-    def planned_iterations(self, buffer_cells: int) -> int:
-        """Iterations this buffer gets: `passes` over it (floor min_iterations, cap
-        iterations), or `iterations` when passes is 0."""
+    def passes_for(self, float32_cpu: bool) -> float:
+        """The passes a head plans: passes_float32 for float32 steps on a CPU when set."""
+        return self.passes_float32 if float32_cpu and self.passes_float32 > 0 else self.passes
+
+    def planned_iterations(self, buffer_cells: int, float32_cpu: bool = False) -> int:
+        """Iterations this buffer gets: passes_for(float32_cpu) over it (floor min_iterations,
+        cap iterations), or `iterations` when passes is 0."""
         if self.passes <= 0:
             return self.iterations
-        wanted = math.ceil(self.passes * buffer_cells / self.batch_size)
+        wanted = math.ceil(self.passes_for(float32_cpu) * buffer_cells / self.batch_size)
         return int(min(self.iterations, max(self.min_iterations, wanted, 1)))
 
     def to_dict(self) -> dict:
@@ -209,10 +217,15 @@ _PRESETS = {
     # 0.51 -> 0.61; mapping 84 -> 154 s there (early stopping came later), 189 -> 197 s on the
     # 500-frame interleaved split. On the evaluation cases colour only on revisit went 73.8 ->
     # 83.8 % (benchmarks/results/mapping.md).
+    # 50 passes where the head trains in float32 (2026-12-06, an AMD EPYC, 2 cores, no
+    # bfloat16: ~31 steps/s): 150 passes mapped 25 redkitchen frames in 243 s (7200 steps,
+    # median PnP error 0.38 cm), 50 passes in 85 s (0.50 cm; 100 % within 2 cm / 2 deg both);
+    # on the tuning case (240 s budget, which 150 passes hit) colour only / RGB-D within
+    # 10 cm / 5 deg 76.6-77.7 / 87.2 % -> 78.7 / 88.3 %.
     "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
                 augmentations_per_frame=4, early_stop_patience=6, head_width=256,
                 head_hidden_layers=4, time_budget_s=400.0, augment=True, passes=150.0,
-                min_iterations=600, holdout_cells=4096),
+                passes_float32=50.0, min_iterations=600, holdout_cells=4096),
     # Close to ACE's scale: 25k iterations, batch 5120, ~8M cell buffer.
     "gpu": dict(
         iterations=25000, batch_size=5120, cells_per_frame=1024, augmentations_per_frame=8,

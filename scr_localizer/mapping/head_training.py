@@ -21,7 +21,7 @@ from scr_localizer.mapping.loss import (
 )
 from scr_localizer.mapping.progress import progress_bar
 from scr_localizer.model.head import SceneCoordinateHead
-from scr_localizer.model.precision import autocast_dtype
+from scr_localizer.model.precision import autocast_dtype, float32_cpu_steps
 
 # With a time budget, the speed is measured from this many iterations on (past the first
 # steps' warm-up) and the plan checked against the budget this often.
@@ -91,7 +91,8 @@ def train_head(buffer: CellBuffer, config: MappingConfig, descriptor_dim: int,
     train_index, holdout = train_index.to(device), holdout.to(device)
     n = len(train_index)
     batch_size = min(config.batch_size, n)
-    run = HeadTraining(iterations_planned=config.planned_iterations(n))
+    run = HeadTraining(iterations_planned=config.planned_iterations(
+        n, float32_cpu_steps(device, config.mixed_precision)))
     schedule = TrainingSchedule(config, run.iterations_planned)
     order = train_index[torch.randperm(n, generator=cpu_gen).to(device)]
     cursor = 0

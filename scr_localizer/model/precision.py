@@ -48,3 +48,10 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if device.type == "cpu" and cpu_computes_bfloat16():
         return torch.bfloat16
     return None
+
+
+def float32_cpu_steps(device: torch.device, mixed_precision: bool = True) -> bool:
+    """Whether the head's training steps run in float32 on a CPU (about three times the cost
+    of bfloat16 ones; MappingConfig.passes_float32 plans for it)."""
+    return device.type == "cpu" and autocast_dtype(
+        device, "auto" if mixed_precision else "float32") is None

@@ -128,6 +128,7 @@ def build_map(job: MapJob) -> MapResult:
     read_summary = reader.report.summary()
     LOG.info(f"bag reading: {read_summary}")
     from scr_localizer.mapping.submaps import buffer_poses, view_direction_bins
+    from scr_localizer.model.precision import float32_cpu_steps
 
     directions = (view_direction_bins(buffer_poses(trainer.buffer))
                   if trainer.buffer is not None else 0)
@@ -136,8 +137,12 @@ def build_map(job: MapJob) -> MapResult:
     if str(config.submaps).strip().lower() == "auto":
         LOG.info(f"submaps auto: {count} (the cameras looked in {directions} directions, "
                  f"{trainer.stats.frames_used} frames)")
-    effort = (f"about {config.planned_iterations(len(trainer.buffer) // count)} iterations "
-              f"planned per head ({config.passes:g} passes, at most {config.iterations})"
+    float32_cpu = float32_cpu_steps(trainer.device, config.mixed_precision)
+    passes = config.passes_for(float32_cpu)
+    effort = (f"about {config.planned_iterations(len(trainer.buffer) // count, float32_cpu)} "
+              f"iterations planned per head ({passes:g} passes"
+              f"{' (float32 steps on this CPU)' if passes != config.passes else ''}, "
+              f"at most {config.iterations})"
               if config.passes > 0 else f"up to {config.iterations} iterations")
     stops = ", stopping early on held-out cells" if config.holdout_cells else ""
     budget = (f", at most {config.time_budget_s:g} s{' each' if count > 1 else ''}"
