@@ -137,13 +137,14 @@ def build_map(job: MapJob) -> MapResult:
     if str(config.submaps).strip().lower() == "auto":
         LOG.info(f"submaps auto: {count} (the cameras looked in {directions} directions, "
                  f"{trainer.stats.frames_used} frames)")
-    float32_cpu = float32_cpu_steps(trainer.device, config.mixed_precision)
-    passes = config.passes_for(float32_cpu)
-    effort = (f"about {config.planned_iterations(len(trainer.buffer) // count, float32_cpu)} "
-              f"iterations planned per head ({passes:g} passes"
-              f"{' (float32 steps on this CPU)' if passes != config.passes else ''}, "
-              f"at most {config.iterations})"
-              if config.passes > 0 else f"up to {config.iterations} iterations")
+    effort = f"up to {config.iterations} iterations"
+    if config.passes > 0:
+        float32_cpu = float32_cpu_steps(trainer.device, config.mixed_precision)
+        passes = config.passes_for(float32_cpu)
+        why = " for float32 steps on this CPU" if passes != config.passes else ""
+        effort = (f"about {config.planned_iterations(len(trainer.buffer) // count, float32_cpu)}"
+                  f" iterations planned per head ({passes:g} passes{why}, at most "
+                  f"{config.iterations})")
     stops = ", stopping early on held-out cells" if config.holdout_cells else ""
     budget = (f", at most {config.time_budget_s:g} s{' each' if count > 1 else ''}"
               if config.time_budget_s > 0 else "")
