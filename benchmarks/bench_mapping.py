@@ -175,6 +175,7 @@ def main(argv=None) -> int:
         "map_mb": round(map_bytes / 1e6, 2),
         "train_reprojection_median_px": round(trainer.stats.reprojection_median_px, 2),
         "train_inlier_share": round(trainer.stats.inlier_share, 3),
+        "holdout_history": [(it, round(share, 4)) for it, share in trainer.holdout_history],
         "submaps": len(scene_map.heads), "submap_parts": trainer.stats.submaps,
         "split": args.split,
         **accuracy,

@@ -104,6 +104,33 @@ def test_cpu_torch_encoder_gives_the_eager_descriptors(small_redkitchen_map, red
     assert float(relative.median()) < 0.02 and float(relative.flatten().quantile(0.99)) < 0.05
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_mapping_encodes_augmented_sizes_as_the_eager_module(backend, redkitchen, tmp_path,
+                                                             monkeypatch):
+    """Mapping runs the encoder through encoder_runner too, on images that scale augmentation
+    resizes to sizes the exported graph never saw: both backends must give the eager
+    module's float32 descriptors there."""
+    if backend == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="the optional onnxruntime package is absent")
+        pytest.importorskip("onnx", reason="exporting the graph needs the onnx package")
+    monkeypatch.setenv("SCR_LOCALIZER_CACHE", str(tmp_path / "cache"))
+    from scr_localizer.model.backends import encoder_runner
+    from scr_localizer.model.encoder import get_encoder
+    from scr_localizer.model.preprocess import prepare_image
+
+    encoder = get_encoder("xfeat", CPU)
+    run, used = encoder_runner(encoder, CPU, backend)
+    assert used == backend
+    frame = next(iter_frames(redkitchen, [70]))
+    for height in (480, 416, 544):
+        gray = torch.from_numpy(prepare_image(frame.color, height, encoder.stride).gray)
+        with torch.inference_mode():
+            eager = encoder(gray[None, None])
+            descriptors = run(gray[None, None])
+        assert descriptors.shape == eager.shape and descriptors.dtype == torch.float32
+        assert float((descriptors - eager).abs().max()) < 1e-3
+
+
 def test_network_threads_leave_a_core_to_the_solver():
     from scr_localizer.model.backends import set_network_threads, usable_cores
 

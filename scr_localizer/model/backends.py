@@ -9,6 +9,7 @@ descriptors within 1.2e-5 of PyTorch's, and ran in 15.7 ms against 22.9 ms for P
 
 from __future__ import annotations
 
+import copy
 import os
 import warnings
 from pathlib import Path
@@ -42,7 +43,10 @@ def resolve_backend(requested: str, device: torch.device,
     channels-last with bfloat16 coarse blocks 8.7 ms (1 thread: 13.4), ONNX Runtime 13.8 ms
     (20.3), PyTorch channels-last float32 11.4 ms (19.0), PyTorch eager 17.2 ms (24.8). ONNX
     Runtime stays the choice without bfloat16: float32 channels-last was not measured on a
-    CPU without AMX, where it may lose (eager did, 22.9 against 15.7 ms)."""
+    CPU without AMX, where it may lose (eager did, 22.9 against 15.7 ms). Measured since on a
+    CPU without bfloat16 (AMD EPYC, 2 cores, AVX2; best of three runs of 20, 2026-12-07): ONNX
+    Runtime 24.1-27.3 ms (1 thread: 36.7), PyTorch channels-last float32 34.2-34.6 ms (49.3),
+    PyTorch eager 37.5-39.4 ms (52.4). So ONNX Runtime stays the choice there."""
     if requested not in BACKENDS:
         raise ScrLocalizerError(
             f"unknown inference backend '{requested}'; expected one of {', '.join(BACKENDS)}")
@@ -57,6 +61,43 @@ def resolve_backend(requested: str, device: torch.device,
     if requested == "auto" and (not usable or cpu_dtype == torch.bfloat16):
         return "torch"
     return "onnxruntime"
+
+
+class ChannelsLastEncoder:
+    """PyTorch on the CPU: a channels-last copy of the encoder (oneDNN's fast layout; the
+    descriptors are the eager module's within 1e-5), with its coarse blocks in `dtype` when the
+    CPU computes bfloat16 natively (Encoder.forward_mixed)."""
+
+    def __init__(self, encoder, dtype: torch.dtype | None = None):
+        self.module = copy.deepcopy(encoder).to(memory_format=torch.channels_last)
+        self.dtype = dtype
+
+    def __call__(self, gray: torch.Tensor) -> torch.Tensor:
+        gray = gray.contiguous(memory_format=torch.channels_last)
+        return self.module(gray) if self.dtype is None else self.module.forward_mixed(
+            gray, self.dtype)
+
+
+def encoder_runner(encoder, device: torch.device, backend: str = "auto",
+                   cpu_dtype: torch.dtype | None = None):
+    """(callable 1x1xHxW float gray on `device` -> 1xDxRxC float32 descriptors, the backend
+    it uses): the one way mapping and localization run the frozen encoder. ONNX Runtime where
+    resolve_backend picks it (auto falls back to PyTorch, with a warning, when it cannot be set
+    up), a ChannelsLastEncoder on the CPU otherwise, the module itself on CUDA."""
+    chosen = resolve_backend(backend, device, cpu_dtype)
+    if chosen == "onnxruntime":
+        try:
+            return OnnxEncoder(encoder), "onnxruntime"
+        except Exception as exc:  # noqa: BLE001 - export or session: either way unusable
+            if backend != "auto":
+                raise ScrLocalizerError(
+                    f"inference backend 'onnxruntime' could not be set up ({exc}); use "
+                    "backend torch or auto") from None
+            LOG.warning(f"backend auto: ONNX Runtime could not be set up ({exc}); using "
+                        "PyTorch")
+    if device.type == "cpu":
+        return ChannelsLastEncoder(encoder, cpu_dtype), "torch"
+    return encoder, "torch"
 
 
 def usable_cores() -> int:

@@ -11,7 +11,6 @@ thousand 3-vectors) come back.
 from __future__ import annotations
 
 import copy
-import functools
 import os
 import time
 
@@ -20,8 +19,7 @@ import torch
 
 from scr_localizer.errors import ScrLocalizerError
 from scr_localizer.geometry.camera import PinholeCamera
-from scr_localizer.log import get_logger
-from scr_localizer.model.backends import OnnxEncoder, resolve_backend
+from scr_localizer.model.backends import encoder_runner
 from scr_localizer.model.encoder import get_encoder
 from scr_localizer.model.map_file import SceneMap, load_map
 from scr_localizer.model.precision import autocast_dtype
@@ -32,8 +30,6 @@ from scr_localizer.model.preprocess import (
     prepare_image,
     resolve_device,
 )
-
-LOG = get_logger(__name__)
 
 
 class StageTimer:
@@ -79,27 +75,10 @@ class SceneCoordinateRegressor:
         # Hidden layers of the head: fp16 on CUDA, bf16 on a CPU with native bf16, else fp32.
         self.head_dtype = autocast_dtype(self.device, precision)
         self.use_fp16 = self.head_dtype == torch.float16
-        # The one encoder call of inference: PyTorch, or the same graph in ONNX Runtime.
-        self.backend = resolve_backend(backend, self.device, self.head_dtype)
-        self._encode = self.encoder
-        if self.backend == "onnxruntime":
-            try:
-                self._encode = OnnxEncoder(self.encoder)
-            except Exception as exc:  # noqa: BLE001 - export or session: either way unusable
-                if backend != "auto":
-                    raise ScrLocalizerError(
-                        f"inference backend 'onnxruntime' could not be set up ({exc}); use "
-                        "backend torch or auto") from None
-                LOG.warning(f"backend auto: ONNX Runtime could not be set up ({exc}); using "
-                            "PyTorch")
-                self.backend = "torch"
-        # PyTorch on the CPU: channels-last convolutions (oneDNN's fast layout) and, where
-        # the head runs in bfloat16, the encoder's coarse blocks too (forward_mixed).
-        self._channels_last = self.backend == "torch" and self.device.type == "cpu"
-        if self._channels_last:
-            module = copy.deepcopy(self.encoder).to(memory_format=torch.channels_last)
-            self._encode = (module if self.head_dtype is None else
-                            functools.partial(module.forward_mixed, dtype=self.head_dtype))
+        # The one encoder call of inference: PyTorch (channels-last on the CPU, with bfloat16
+        # coarse blocks where the head runs in bfloat16), or the same graph in ONNX Runtime.
+        self._encode, self.backend = encoder_runner(self.encoder, self.device, backend,
+                                                    self.head_dtype)
         self.seed = seed
         self._layouts: dict = {}
 
@@ -175,8 +154,6 @@ class SceneCoordinateRegressor:
         layout = self._layout(width, height, max_cells)
         gray = self._upload(color, layout)
         timer.lap("preprocess")
-        if self._channels_last:
-            gray = gray.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_fp16):
             descriptors = self._encode(gray)
         timer.lap("encoder")
