@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     print(f"\n### mapping benchmark: {name}\n")
     print("| metric | value |\n|---|---|")
     for key, value in result.items():
-        print(f"| {key} | {value} |")
+        if key != "holdout_history":  # in the JSON only: one pair per early-stop check
+            print(f"| {key} | {value} |")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "mapping.json"
     merged = json.loads(out.read_text()) if out.exists() else {}
