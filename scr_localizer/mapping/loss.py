@@ -109,7 +109,11 @@ class TrainingSchedule:
         self._start: tuple[int, float] = (0, 0.0)  # (iteration, progress) the plan runs from
         self.stopped_at: int | None = None  # iteration of the early stop
         self.cooldown_iterations = 0
-        self.replanned_for_budget = False  # the budget, not the plan, sets the end now
+
+    @property
+    def replanned_for_budget(self) -> bool:
+        """Whether the time budget, not the plan or a cool-down, sets the end now."""
+        return self.end < self.content_end
 
     def progress(self, iteration: int) -> float:
         start, at = self._start
@@ -139,4 +143,3 @@ class TrainingSchedule:
         left_s = max(0.0, self.config.time_budget_s - elapsed_s)
         budget_end = iteration + int(left_s / seconds_per_iteration)
         self._end_at(iteration, min(self.content_end, budget_end))
-        self.replanned_for_budget = budget_end < self.content_end
