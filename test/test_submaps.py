@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from scr_localizer.localization.localizer import (
     LocalizerConfig,
     most_confident,
 )
-from scr_localizer.mapping.parallel import ray_available, resolve_engine
+from scr_localizer.mapping.parallel import head_time_budgets, ray_available, resolve_engine
 from scr_localizer.mapping.submaps import buffer_poses, split_frames, sub_buffer
 from scr_localizer.mapping.trainer import MapTrainer, preset
 from scr_localizer.model.map_file import load_map, save_map
@@ -167,3 +168,28 @@ def test_ray_trains_two_submaps_like_the_sequential_path(submap_trainer):
         with torch.no_grad():
             gap = (head_ray.forward_cells(cells) - head_seq.forward_cells(cells)).norm(dim=1)
         assert float(gap.median()) < 0.01  # same seed, same data: the same head
+
+
+def test_map_time_budget_is_shared_out_by_cells_over_the_heads_training_at_once():
+    config = preset("cpu", time_budget_s=400.0, map_time_budget_s=600.0)
+    # 2 at once: a head with a quarter of the cells gets half the map's budget.
+    assert head_time_budgets(config, [100, 300], 2) == [300.0, 400.0]
+    assert head_time_budgets(config, [100, 100, 200], 1) == [150.0, 150.0, 300.0]
+    # As many slots as heads: each head may use the whole map budget, capped per head.
+    assert head_time_budgets(config, [100, 100], 2) == [400.0, 400.0]
+    unbounded = preset("gpu", map_time_budget_s=0.0)
+    assert head_time_budgets(unbounded, [100, 300], 2) == [0.0, 0.0]
+
+
+def test_heads_one_after_another_end_near_the_map_budget(submap_trainer):
+    from scr_localizer.mapping.parallel import train_heads
+
+    buffers = [buffer for _, buffer, *_ in submap_trainer.submaps]
+    config = preset("small", device="cpu", iterations=1_000_000, map_time_budget_s=4.0)
+    started = time.perf_counter()
+    trained = train_heads(buffers, config, 64, submap_trainer.device, engine="sequential")
+    wall = time.perf_counter() - started
+    runs = [run for _, run in trained]
+    assert all(run.time_bound and run.iterations < 1_000_000 for run in runs)
+    assert sum(run.train_time_s for run in runs) <= 4.0 + 0.5
+    assert wall < 4.0 + 5.0  # each head's set-up and final held-out measure on top

@@ -83,6 +83,10 @@ class MappingConfig:
     # > 0: a head's training ends by then (each head's, with submaps); the schedules count
     # iterations, and a plan that would overrun the budget is shortened to fit it.
     time_budget_s: float = 0.0
+    # > 0: with submaps, the heads' training together ends by then (wall time). Each head gets
+    # its share of the cells times the heads that train at once, never more than time_budget_s;
+    # a single head keeps time_budget_s.
+    map_time_budget_s: float = 0.0
     # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
     # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
     passes: float = 0.0
@@ -222,10 +226,15 @@ _PRESETS = {
     # median PnP error 0.38 cm), 50 passes in 85 s (0.50 cm; 100 % within 2 cm / 2 deg both);
     # on the tuning case (240 s budget, which 150 passes hit) colour only / RGB-D within
     # 10 cm / 5 deg 76.6-77.7 / 87.2 % -> 78.7 / 88.3 %.
+    # All heads of a map with submaps within 660 s of training (2026-12-07, the EPYC without
+    # bfloat16): room360's 14 heads (600 frames) took 1863 s of training, 33 min of mapping
+    # (RGB-D 100 %, colour only 88 % of 100 queries within 10 cm / 5 deg); with the map budget
+    # 676 s, 13.2 min (98 / 71 %). On AMX CPUs they took 554 s, under the budget.
     "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
                 augmentations_per_frame=4, early_stop_patience=6, head_width=256,
-                head_hidden_layers=4, time_budget_s=400.0, augment=True, passes=150.0,
-                passes_float32=50.0, min_iterations=600, holdout_cells=4096),
+                head_hidden_layers=4, time_budget_s=400.0, map_time_budget_s=660.0,
+                augment=True, passes=150.0, passes_float32=50.0, min_iterations=600,
+                holdout_cells=4096),
     # Close to ACE's scale: 25k iterations, batch 5120, ~8M cell buffer.
     "gpu": dict(
         iterations=25000, batch_size=5120, cells_per_frame=1024, augmentations_per_frame=8,

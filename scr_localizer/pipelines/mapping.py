@@ -148,6 +148,8 @@ def build_map(job: MapJob) -> MapResult:
     stops = ", stopping early on held-out cells" if config.holdout_cells else ""
     budget = (f", at most {config.time_budget_s:g} s{' each' if count > 1 else ''}"
               if config.time_budget_s > 0 else "")
+    if count > 1 and config.map_time_budget_s > 0:
+        budget += f" and {config.map_time_budget_s:g} s for all heads together"
     LOG.info(f"training {effort}{budget}{stops} on {len(trainer.buffer)} cells")
     if count > 1:
         trainer.train_submaps(count, job.parallel, job.ray_address)
