@@ -352,6 +352,16 @@ def test_iterations_must_be_positive(mapping_bag, tmp_path, capsys, iterations):
     nothing_left(out)
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
+def test_time_budget_must_be_positive_seconds(mapping_bag, tmp_path, capsys, seconds):
+    out = tmp_path / "room.scrmap"
+    code, _, err = run_cli(capsys, "map", mapping_bag, "-o", out, *TINY, "--time-budget",
+                           seconds)
+    one_line_error(code, err, f"--time-budget is {float(seconds)}; expected a finite number > 0 "
+                   "(seconds)")
+    nothing_left(out)
+
+
 @pytest.mark.parametrize("fps", ["0", "-30", "nan", "inf"])
 def test_convert_fps_must_be_finite_and_positive(redkitchen, tmp_path, capsys, fps):
     folder = seven_folder(redkitchen, tmp_path / "seven")

@@ -76,3 +76,18 @@ def test_map_verb_with_submaps_writes_one_file_with_two_heads(mapping_bag, tmp_p
     assert main(["map", str(mapping_bag), "-o", str(tmp_path / "x.scrmap"), "--submaps",
                  "many"]) == 2
     assert "submaps 'many' is not valid" in capsys.readouterr().err
+
+
+def test_time_budget_bounds_the_training_of_all_submaps_together(mapping_bag, tmp_path, capsys):
+    out = tmp_path / "budget.scrmap"
+    code = main(["map", str(mapping_bag), "-o", str(out), "--preset", "tiny", "--device", "cpu",
+                 "--iterations", "1000000", "--submaps", "2", "--parallel", "sequential",
+                 "--time-budget", "3"])
+    assert code == 0, capsys.readouterr().err
+    scene_map = load_map(out)
+    assert scene_map.training_config["time_budget_s"] == 3.0
+    assert scene_map.training_config["map_time_budget_s"] == 3.0
+    parts = scene_map.stats["submaps"]
+    assert len(parts) == 2 and all(part["time_bound"] for part in parts)
+    assert sum(part["train_time_s"] for part in parts) <= 3.0 + 0.5
+    assert "3 s for all heads together" in capsys.readouterr().out

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ply", default=None, help="also write the mapped points as a coloured PLY")
     parser.add_argument("--iterations", type=int, default=None,
                         help="override the preset's iterations (>= 1)")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="train for at most this long, all submaps together (default: the "
+                        "preset's; cpu: 400 s, 660 s for all submaps together)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--submaps", default="1", metavar="N|auto",
                         help="heads over parts of the scene (camera positions and viewing "
@@ -61,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def job_from_args(args) -> MapJob:
     if args.iterations is not None:
         check_number(args.iterations, "--iterations", 1, integer=True)
+    if args.time_budget is not None:
+        check_number(args.time_budget, "--time-budget", 0.0, low_open=True, hint="seconds")
     if args.frame_step < 1:
         raise ScrLocalizerError(f"--frame-step must be >= 1, got {args.frame_step}")
     return MapJob(
@@ -71,7 +76,8 @@ def job_from_args(args) -> MapJob:
             camera_frame=args.camera_frame, pose_topic=args.pose_topic,
             frame_step=args.frame_step, max_frames=args.max_frames or None),
         preset=args.preset, prior=args.prior, device=args.device, seed=args.seed,
-        iterations=args.iterations, overwrite=args.overwrite, ply=args.ply,
+        iterations=args.iterations, time_budget_s=args.time_budget, overwrite=args.overwrite,
+        ply=args.ply,
         progress=True, submaps=args.submaps, parallel=args.parallel,
         ray_address=args.ray_address,
     )

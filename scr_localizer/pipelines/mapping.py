@@ -28,7 +28,8 @@ class MapJob:
     """Where the frames come from, where the map goes and how hard to train.
 
     `prior` is one of mapping.config.PRIOR_CHOICES ("auto": rgbd with depth, else
-    depth-distribution); `iterations` None keeps the preset's; `mapping_overrides` are further
+    depth-distribution); `iterations` and `time_budget_s` None keep the preset's (the budget
+    bounds each head and all heads together); `mapping_overrides` are further
     MappingConfig fields (e.g. time_budget_s). `source` is recorded in the map (default: the
     bag's name).
     """
@@ -41,6 +42,9 @@ class MapJob:
     device: str = "auto"
     seed: int = 0
     iterations: int | None = None
+    # Seconds of training at most, all heads together (the preset's when None): slower CPUs
+    # that want the plan trained in full can give more.
+    time_budget_s: float | None = None
     mapping_overrides: dict = field(default_factory=dict)
     overwrite: bool = False
     ply: str | Path | None = None
@@ -61,6 +65,8 @@ class MapJob:
                 f"unknown prior '{self.prior}'; expected one of {', '.join(PRIOR_CHOICES)}")
         if self.iterations is not None:
             check_number(self.iterations, "iterations", 1, integer=True)
+        if self.time_budget_s is not None:
+            check_number(self.time_budget_s, "time budget (seconds)", 0.0, low_open=True)
         submap_count(self.submaps, 1, 1)  # a bad request fails before any work
         if self.parallel not in ("auto", "ray", "sequential"):
             raise ScrLocalizerError(f"unknown parallel engine '{self.parallel}'; expected one "
@@ -113,6 +119,8 @@ def build_map(job: MapJob) -> MapResult:
     overrides = dict(job.mapping_overrides)
     if job.iterations is not None:
         overrides["iterations"] = job.iterations
+    if job.time_budget_s is not None:
+        overrides["time_budget_s"] = overrides["map_time_budget_s"] = job.time_budget_s
     overrides.setdefault("submaps", str(job.submaps))
     config = preset(job.preset, device=job.device, prior=prior, seed=job.seed, **overrides)
     total = len(reader)

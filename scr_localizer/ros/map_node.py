@@ -86,7 +86,8 @@ class MapNode(Node):
                 camera_info_topic=p["camera_info_topic"] or None, fixed_frame=p["map_frame"],
                 camera_frame=p["camera_frame"] or None),
             preset=p["preset"], prior=p["prior"], device=p["device"],
-            iterations=p["iterations"] or None, overwrite=True, progress=True,
+            iterations=p["iterations"] or None, time_budget_s=p["time_budget_s"] or None,
+            overwrite=True, progress=True,
             submaps=str(p["submaps"]),
         )
         result = build_map(job)

@@ -162,6 +162,8 @@ MAP_NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("prior", "auto", "Depth prior: auto (rgbd with depth, else "
                   "depth-distribution), rgbd, depth-distribution, depth-distribution-wd or none"),
     ParameterSpec("iterations", 0, "Training iterations; 0 = the preset's", minimum=0),
+    ParameterSpec("time_budget_s", 0.0, "Training time at most, all submaps together; 0 = the "
+                  "preset's (cpu: 400 s, 660 s for all submaps together)", minimum=0.0),
     ParameterSpec("submaps", "1", "Heads over parts of the scene: 1, a number, or auto (one per "
                   "300 frames); trained in parallel on Ray when it is installed"),
     ParameterSpec("device", "auto", "Torch device for training: auto, cpu or cuda"),
