@@ -77,8 +77,7 @@ def job_from_args(args) -> MapJob:
             frame_step=args.frame_step, max_frames=args.max_frames or None),
         preset=args.preset, prior=args.prior, device=args.device, seed=args.seed,
         iterations=args.iterations, time_budget_s=args.time_budget, overwrite=args.overwrite,
-        ply=args.ply,
-        progress=True, submaps=args.submaps, parallel=args.parallel,
+        ply=args.ply, progress=True, submaps=args.submaps, parallel=args.parallel,
         ray_address=args.ray_address,
     )
 
