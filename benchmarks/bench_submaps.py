@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     half = args.frames // 2
     frames = list(range(0, 4 * half, 4)) + list(range(300, 300 + 4 * half, 4))
     config = preset("cpu", device=args.device, iterations=args.iterations, passes=0.0,
-                    time_budget_s=0.0, holdout_cells=0)
+                    time_budget_s=0.0, map_time_budget_s=0.0, holdout_cells=0)
     trainer = MapTrainer(config)
     trainer.build_buffer(iter_frames(REDKITCHEN, frames))
     parts, _ = split_frames(buffer_poses(trainer.buffer), 2, config.submap_overlap, config.seed)
