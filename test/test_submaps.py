@@ -170,13 +170,15 @@ def test_ray_trains_two_submaps_like_the_sequential_path(submap_trainer):
         assert float(gap.median()) < 0.01  # same seed, same data: the same head
 
 
-def test_map_time_budget_is_shared_out_by_cells_over_the_heads_training_at_once():
+def test_map_time_budget_is_shared_out_over_the_heads_training_at_once():
     config = preset("cpu", time_budget_s=400.0, map_time_budget_s=600.0)
-    # 2 at once: a head with a quarter of the cells gets half the map's budget.
-    assert head_time_budgets(config, [100, 300], 2) == [300.0, 400.0]
-    assert head_time_budgets(config, [100, 100, 200], 1) == [150.0, 150.0, 300.0]
-    # As many slots as heads: each head may use the whole map budget, capped per head.
-    assert head_time_budgets(config, [100, 100], 2) == [400.0, 400.0]
+    # One at a time: shares by the square root of the cells (10 : 10 : 20), summing to the
+    # map's budget.
+    assert head_time_budgets(config, [100, 100, 400], 1) == pytest.approx([150, 150, 300])
+    assert head_time_budgets(config, [100, 400], 1) == pytest.approx([200, 400])
+    # Two at once: twice the share each, capped at a head's own budget.
+    assert head_time_budgets(config, [100, 400], 2) == pytest.approx([400, 400])
+    assert head_time_budgets(config, [100, 100, 100, 100], 2) == pytest.approx([300] * 4)
     unbounded = preset("gpu", map_time_budget_s=0.0)
     assert head_time_budgets(unbounded, [100, 300], 2) == [0.0, 0.0]
 

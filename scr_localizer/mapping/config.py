@@ -84,8 +84,9 @@ class MappingConfig:
     # iterations, and a plan that would overrun the budget is shortened to fit it.
     time_budget_s: float = 0.0
     # > 0: with submaps, the heads' training together ends by then (wall time). Each head gets
-    # its share of the cells times the heads that train at once, never more than time_budget_s;
-    # a single head keeps time_budget_s.
+    # a share (by the square root of its cells) times the heads that train at once, never more
+    # than time_budget_s (mapping.parallel.head_time_budgets); a single head keeps
+    # time_budget_s.
     map_time_budget_s: float = 0.0
     # Effort that follows the content: > 0 plans passes x buffer cells / batch iterations,
     # between min_iterations and `iterations` (then a cap); 0 runs `iterations` as given.
@@ -229,7 +230,7 @@ _PRESETS = {
     # All heads of a map with submaps within 660 s of training (2026-12-07, the EPYC without
     # bfloat16): room360's 14 heads (600 frames) took 1863 s of training, 33 min of mapping
     # (RGB-D 100 %, colour only 88 % of 100 queries within 10 cm / 5 deg); with the map budget
-    # 676 s, 13.2 min (98 / 71 %). On AMX CPUs they took 554 s, under the budget.
+    # 676 s, 13.2 min (100 / 76 %). On AMX CPUs they took 554 s, under the budget.
     "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
                 augmentations_per_frame=4, early_stop_patience=6, head_width=256,
                 head_hidden_layers=4, time_budget_s=400.0, map_time_budget_s=660.0,
