@@ -231,6 +231,11 @@ _PRESETS = {
     # bfloat16): room360's 14 heads (600 frames) took 1863 s of training, 33 min of mapping
     # (RGB-D 100 %, colour only 88 % of 100 queries within 10 cm / 5 deg); with the map budget
     # 676 s, 13.2 min (100 / 76 %). On AMX CPUs they took 554 s, under the budget.
+    # Kept for float32 steps (2026-12-07, the EPYC; tuning case, held-out cells within 10 px,
+    # ungated colour-only queries within 10 cm / 5 deg): as is 0.584-0.587, 81-82 % in 243-252 s;
+    # batch 1024 with 25 passes 0.541-0.546, 78-79 % in 154-161 s; head_width 192 0.500, 78 %
+    # in 173 s; a 150 s time budget 0.573, 78 % in 166 s: halving the work costs novel views
+    # whichever way, and a shorter budget (--time-budget) costs least.
     "cpu": dict(iterations=16000, batch_size=2048, cells_per_frame=1024,
                 augmentations_per_frame=4, early_stop_patience=6, head_width=256,
                 head_hidden_layers=4, time_budget_s=400.0, map_time_budget_s=660.0,
