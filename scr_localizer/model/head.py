@@ -50,8 +50,12 @@ class SceneCoordinateHead(nn.Module):
         last layer, the division by w and the scene offset always run in float32: in fp16,
         coordinates a few metres from the centre would be quantised to millimetres."""
         x = descriptors
+        # ReLU in place on the product's fresh output (its backward needs only the result):
+        # a float32 training step of the CPU preset on a 2-core AMD EPYC 36.4 -> 33.7 and
+        # 34.0 -> 32.3 ms (medians of two sets of 8 interleaved runs of 100 steps; faster in 13
+        # of the 16 pairs), with bit-identical weights.
         for layer in self.layers:
-            x = F.relu(F.linear(x, layer.weight.flatten(1), layer.bias))
+            x = F.relu(F.linear(x, layer.weight.flatten(1), layer.bias), inplace=True)
         with torch.autocast(device_type=x.device.type, enabled=False):
             out = F.linear(x.float(), self.output.weight.flatten(1).float(),
                            self.output.bias.float())
