@@ -57,12 +57,14 @@ def test_fixes_are_scored_against_the_depth_reference_too():
 
     rows = [  # recorded pose at x = 0 for both queries
         {"pose": shifted(0.16), "depth_reference": shifted(0.15), "peer_pose": shifted(0.0),
-         "peer_success": True},
+         "peer_success": True, "recorded_pose": shifted(0.0)},
         {"pose": shifted(0.01), "depth_reference": shifted(0.0), "peer_pose": shifted(0.4),
-         "peer_success": True},
+         "peer_success": True, "recorded_pose": shifted(0.0)},
     ]
     item = _against_depth_reference(rows, [True, False])
     assert item["right_pct"] == 100.0
+    # The first query's recorded pose is 15 cm from where its depth puts the camera.
+    assert item["recorded_within_pct"] == 50.0
     assert item["confidence_gate"]["precision_pct"] == 100.0
     assert item["confidence_gate"]["recall_pct"] == 50.0
     assert item["sift_peer"]["precision_pct"] == 0.0 and item["sift_peer"]["wrong_accepted"] == 2
